@@ -1,0 +1,26 @@
+"""Datasets: the Dataset type, spec strings, the source registry and the loaders behind it."""
+
+from da_core.data.dataset import ClassAlignment, Dataset, LoadReport, Skipped, align_classes, check_usable
+from da_core.data.registry import Source, load_dataset, resolve, sources
+from da_core.data.spec import DatasetSpec, Param, parse_spec
+
+DEFAULT_SOURCE = "builtin:printed-digits"
+DEFAULT_TARGET = "builtin:handwritten-digits"
+
+__all__ = [
+    "DEFAULT_SOURCE",
+    "DEFAULT_TARGET",
+    "ClassAlignment",
+    "Dataset",
+    "DatasetSpec",
+    "LoadReport",
+    "Param",
+    "Skipped",
+    "Source",
+    "align_classes",
+    "check_usable",
+    "load_dataset",
+    "parse_spec",
+    "resolve",
+    "sources",
+]

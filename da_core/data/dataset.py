@@ -1,0 +1,243 @@
+"""The one data type that flows through the whole workflow: loader -> embed -> gap -> augment -> train."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from da_core.errors import DatasetError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+
+@dataclass
+class Skipped:
+    """One file that was not loaded, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class LoadReport:
+    """What happened while loading: files skipped (with reasons), files ignored, and notes."""
+
+    skipped: list[Skipped] = field(default_factory=list)
+    ignored: int = 0
+    ignored_examples: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def skip(self, path: str, reason: str) -> None:
+        """Record a file that looked like an image but could not be used."""
+        self.skipped.append(Skipped(str(path), reason))
+
+    def ignore(self, path: str) -> None:
+        """Count a file that is not an image (keeps a few names as examples)."""
+        self.ignored += 1
+        if len(self.ignored_examples) < 10:
+            self.ignored_examples.append(str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form."""
+        return {
+            "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+            "ignored": self.ignored,
+            "ignored_examples": list(self.ignored_examples),
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(eq=False)
+class Dataset:
+    """A labelled image dataset from one domain.
+
+    images: uint8 tensor N x C x H x W (C is 1 or 3).  labels: int64 tensor N, indices into ``classes``.
+    meta: one row per sample (origin path, generator parameters such as the font).  domain: the spec or
+    a short name.  report: what the loader skipped or ignored.  Treat instances as immutable: caches
+    key on :attr:`fingerprint`.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: list[str]
+    meta: pd.DataFrame
+    domain: str
+    report: LoadReport = field(default_factory=LoadReport)
+    _fingerprint: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        import torch
+
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4 or self.images.shape[1] not in (1, 3):
+            raise ValueError(f"images must be a uint8 N x C x H x W tensor with C in (1, 3), got "
+                             f"{tuple(self.images.shape)} {self.images.dtype}")
+        if self.labels.ndim != 1 or len(self.labels) != len(self.images):
+            raise ValueError("labels must be a 1-D tensor with one label per image")
+        self.labels = self.labels.to(torch.int64)
+        if len(self.meta) != len(self.images):
+            raise ValueError("meta must have one row per image")
+        self.meta = self.meta.reset_index(drop=True)
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of every image."""
+        _, c, h, w = self.images.shape
+        return int(c), int(h), int(w)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Samples per class name, in class order (classes with no sample included as 0)."""
+        counts = np.bincount(self.labels.numpy(), minlength=len(self.classes))
+        return {name: int(c) for name, c in zip(self.classes, counts)}
+
+    @property
+    def fingerprint(self) -> str:
+        """Content hash of images, labels and class names: equal content gives an equal key."""
+        if self._fingerprint is None:
+            h = hashlib.blake2b(digest_size=12)
+            h.update(repr((tuple(self.images.shape), self.classes)).encode())
+            h.update(np.ascontiguousarray(self.images.numpy()).tobytes())
+            h.update(np.ascontiguousarray(self.labels.numpy()).tobytes())
+            self._fingerprint = h.hexdigest()
+        return self._fingerprint
+
+    def subset(self, index: Any, domain: str | None = None) -> Dataset:
+        """A new dataset holding the samples at ``index`` (array of ints or boolean mask)."""
+        import torch
+
+        idx = torch.as_tensor(np.asarray(index))
+        if idx.dtype == torch.bool:
+            idx = torch.nonzero(idx).flatten()
+        idx_np = idx.numpy()
+        return Dataset(
+            images=self.images[idx].contiguous(),
+            labels=self.labels[idx].clone(),
+            classes=list(self.classes),
+            meta=self.meta.iloc[idx_np].reset_index(drop=True),
+            domain=domain or self.domain,
+            report=self.report,
+        )
+
+    def split(self, fraction: float = 0.2, seed: int = 0) -> tuple[Dataset, Dataset]:
+        """Stratified split into (rest, held_out) with about ``fraction`` of each class held out."""
+        rng = np.random.default_rng(seed)
+        labels = self.labels.numpy()
+        held: list[np.ndarray] = []
+        for c in np.unique(labels):
+            idx = np.flatnonzero(labels == c)
+            rng.shuffle(idx)
+            k = int(round(len(idx) * fraction))
+            held.append(idx[:k])
+        held_idx = np.sort(np.concatenate(held)) if held else np.array([], dtype=int)
+        mask = np.ones(len(self), dtype=bool)
+        mask[held_idx] = False
+        return self.subset(np.flatnonzero(mask)), self.subset(held_idx)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts, shape and pixel statistics, as shown in the summary table and by ``describe``."""
+        c, h, w = self.shape
+        x = self.images.float().div_(255.0) if len(self) else self.images.float()
+        return {
+            "name": self.domain,
+            "n": len(self),
+            "classes": list(self.classes),
+            "counts": self.counts,
+            "shape": [c, h, w],
+            "channels": c,
+            "mean": round(float(x.mean()), 4) if len(self) else None,
+            "std": round(float(x.std()), 4) if len(self) > 1 else None,
+            "skipped": [{"path": s.path, "reason": s.reason} for s in self.report.skipped],
+            "ignored": self.report.ignored,
+            "notes": list(self.report.notes),
+            "fingerprint": self.fingerprint,
+        }
+
+    def with_channels(self, channels: int) -> Dataset:
+        """The same data with 1 or 3 channels (grey replicated to RGB, or RGB averaged to grey)."""
+        if channels == self.shape[0]:
+            return self
+        if channels == 3:
+            images = self.images.expand(-1, 3, -1, -1).contiguous()
+        elif channels == 1:
+            weights = self.images.new_tensor([299, 587, 114], dtype=self.images.dtype).float() / 1000
+            images = (self.images.float() * weights.view(1, 3, 1, 1)).sum(1, keepdim=True).round()
+            images = images.clamp_(0, 255).to(self.images.dtype)
+        else:
+            raise ValueError("channels must be 1 or 3")
+        return replace(self, images=images, _fingerprint=None)
+
+
+def check_usable(ds: Dataset, what: str = "dataset") -> Dataset:
+    """Raise a clear :class:`DatasetError` for an empty or single-class dataset; return it otherwise."""
+    if len(ds) == 0:
+        details = []
+        if ds.report.skipped:
+            details.append(f"{len(ds.report.skipped)} files skipped as unreadable")
+        if ds.report.ignored:
+            details.append(f"{ds.report.ignored} non-image files ignored")
+        extra = f" ({'; '.join(details)})" if details else ""
+        raise DatasetError(f"{what} {ds.domain!r} is empty: no images were loaded{extra}")
+    present = [name for name, n in ds.counts.items() if n > 0]
+    if len(present) < 2:
+        raise DatasetError(
+            f"{what} {ds.domain!r} has a single class ({present[0]!r}); domain comparison and training "
+            "need at least two classes"
+        )
+    return ds
+
+
+@dataclass
+class ClassAlignment:
+    """How the class sets of a source and a target relate."""
+
+    shared: list[str]
+    only_source: list[str]
+    only_target: list[str]
+
+    @property
+    def identical(self) -> bool:
+        """True when both domains have exactly the same classes."""
+        return not self.only_source and not self.only_target
+
+
+def align_classes(source: Dataset, target: Dataset) -> tuple[Dataset, Dataset, ClassAlignment]:
+    """Keep only the classes both domains share, with one common label order (the source's).
+
+    Raises :class:`DatasetError` when the domains share no class.
+    """
+    tgt_set = set(target.classes)
+    src_set = set(source.classes)
+    shared = [c for c in source.classes if c in tgt_set]
+    alignment = ClassAlignment(
+        shared=shared,
+        only_source=[c for c in source.classes if c not in tgt_set],
+        only_target=[c for c in target.classes if c not in src_set],
+    )
+    if not shared:
+        raise DatasetError(
+            f"source and target share no class: source has {source.classes[:10]}, "
+            f"target has {target.classes[:10]}"
+        )
+    if alignment.identical and source.classes == target.classes:
+        return source, target, alignment
+    return _restrict(source, shared), _restrict(target, shared), alignment
+
+
+def _restrict(ds: Dataset, classes: list[str]) -> Dataset:
+    import torch
+
+    old_to_new = np.full(len(ds.classes), -1, dtype=np.int64)
+    for new, name in enumerate(classes):
+        old_to_new[ds.classes.index(name)] = new
+    mapped = old_to_new[ds.labels.numpy()]
+    keep = np.flatnonzero(mapped >= 0)
+    sub = ds.subset(keep)
+    return replace(sub, labels=torch.from_numpy(mapped[keep]), classes=list(classes), _fingerprint=None)

@@ -1,0 +1,199 @@
+"""Streamlit helpers shared by the pages: the chosen source/target pair, cached loading with progress,
+and widgets built from registry metadata.  No numerical work here: that lives in ``da_core``."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import streamlit as st
+
+from da_core.data.spec import DatasetSpec, Param
+
+DEFAULT_SOURCE = "builtin:printed-digits"
+DEFAULT_TARGET = "builtin:handwritten-digits"
+ROLES = ("source", "target")
+
+# ----------------------------------------------------------------------------------- session state
+
+
+def init_state() -> None:
+    """Make sure the shared pair exists in the session (the defaults load with no clicks)."""
+    st.session_state.setdefault("source_spec", DEFAULT_SOURCE)
+    st.session_state.setdefault("target_spec", DEFAULT_TARGET)
+    st.session_state.setdefault("_widget_memory", {})
+
+
+def remember(key: str, default: Any) -> None:
+    """Restore a widget's value after a page switch (Streamlit drops state of widgets not rendered)."""
+    memory = st.session_state["_widget_memory"]
+    if key not in st.session_state:
+        st.session_state[key] = memory.get(key, default)
+
+
+def store(key: str) -> None:
+    """Keep a widget's current value so :func:`remember` can restore it on another visit."""
+    st.session_state["_widget_memory"][key] = st.session_state.get(key)
+
+
+# --------------------------------------------------------------------------------------- loading
+
+
+@st.cache_resource(show_spinner=False)
+def _dataset_store() -> tuple[OrderedDict[str, Any], threading.Lock]:
+    """Process-wide LRU of loaded datasets (immutable, so sessions can share them without copies)."""
+    return OrderedDict(), threading.Lock()
+
+
+MAX_CACHED_DATASETS = 12
+
+
+def load(spec: str, role: str) -> Any:
+    """Load a dataset by spec with a progress bar; cached so switching pages is instant."""
+    from da_core.data import load_dataset, resolve
+
+    spec = str(resolve(spec)[1])  # canonical form: equal datasets share one cache entry
+    cache, lock = _dataset_store()
+    with lock:
+        if spec in cache:
+            cache.move_to_end(spec)
+            return cache[spec]
+    with st.status(f"Loading {role}: `{spec}`", expanded=False) as status:
+        bar = st.progress(0.0, text="starting")
+        ds = load_dataset(spec, progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m))
+        status.update(label=f"Loaded {role}: {len(ds)} samples", state="complete")
+    with lock:
+        cache[spec] = ds
+        while len(cache) > MAX_CACHED_DATASETS:
+            cache.popitem(last=False)
+    return ds
+
+
+def load_pair() -> tuple[Any, Any, Any] | None:
+    """Load the session's source and target and keep their shared classes; shows errors, returns None."""
+    from da_core.data import align_classes
+    from da_core.errors import DAError
+
+    init_state()
+    try:
+        source = load(st.session_state["source_spec"], "source")
+        target = load(st.session_state["target_spec"], "target")
+        src, tgt, alignment = align_classes(source, target)
+    except DAError as exc:
+        st.error(f"**Cannot load the dataset pair.** {exc}")
+        return None
+    return src, tgt, alignment
+
+
+def pair_caption() -> None:
+    """One line naming the current pair, for the top of every page."""
+    init_state()
+    st.caption(f"Source `{st.session_state['source_spec']}` → target `{st.session_state['target_spec']}`")
+
+
+# ---------------------------------------------------------------------------------------- widgets
+
+
+def param_widget(p: Param, key: str, container: Any = st) -> Any:
+    """A widget for one declared parameter (type, range and choices come from the registry)."""
+    remember(key, p.default)
+    label = p.name.replace("_", " ")
+    if p.choices is not None:
+        value = container.selectbox(label, list(p.choices), key=key, help=p.help)
+    elif p.kind is bool:
+        value = container.checkbox(label, key=key, help=p.help)
+    elif p.kind in (int, float) and p.min is not None and p.max is not None and p.kind is int and p.max - p.min <= 10:
+        value = container.slider(label, int(p.min), int(p.max), key=key, help=p.help)
+    elif p.kind in (int, float):
+        kwargs: dict[str, Any] = {"help": p.help, "key": key}
+        if p.min is not None:
+            kwargs["min_value"] = p.kind(p.min)
+        if p.max is not None:
+            kwargs["max_value"] = p.kind(p.max)
+        if p.kind is int:
+            kwargs["step"] = 1
+        value = container.number_input(label + ("" if p.default is not None else " (empty = all)"), **kwargs)
+    else:
+        value = container.text_input(label, key=key, help=p.help)
+    store(key)
+    return value
+
+
+KINDS = ("Built-in", "torchvision (local files)", "Folder", "ZIP upload", "Spec string")
+
+
+def spec_builder(role: str, shared: dict[str, Any]) -> str | None:
+    """Widgets that compose a dataset spec for ``role``; ``shared`` options (seed, size) apply to both."""
+    from da_core.data import sources
+    from da_core.errors import DAError
+
+    current = st.session_state[f"{role}_spec"]
+    default_kind = "Built-in" if current.startswith("builtin:") else "Spec string"
+    remember(f"{role}_kind", default_kind)
+    kind = st.selectbox("Kind", KINDS, key=f"{role}_kind")
+    store(f"{role}_kind")
+    options: dict[str, Any] = {}
+    if kind in ("Built-in", "torchvision (local files)"):
+        scheme = "builtin" if kind == "Built-in" else "torchvision"
+        entries = {s.name: s for s in sources(scheme)}
+        default_name = current.split(":", 1)[1].split("?", 1)[0] if current.startswith(scheme + ":") else None
+        remember(f"{role}_{scheme}_name", default_name if default_name in entries else next(iter(entries)))
+        name = st.selectbox("Dataset", list(entries), key=f"{role}_{scheme}_name",
+                            format_func=lambda n: n, help="\n\n".join(f"**{k}**: {s.summary}" for k, s in entries.items()))
+        store(f"{role}_{scheme}_name")
+        src = entries[name]
+        st.caption(src.summary)
+        for p in src.params:
+            if p.name in shared:
+                continue
+            if scheme == "torchvision" and p.name == "download":
+                st.caption("Download needs the network; leave it off to read files already under root.")
+            options[p.name] = param_widget(p, f"{role}_{scheme}_{name}_{p.name}")
+        spec = DatasetSpec(scheme, name, {})
+        src_params = {p.name for p in src.params}
+    elif kind == "Folder":
+        remember(f"{role}_folder", "")
+        path = st.text_input("Folder path (one sub-folder per class)", key=f"{role}_folder",
+                             help="Must lie inside DA_DATA_ROOT when that variable is set.")
+        store(f"{role}_folder")
+        if not path:
+            st.info("Enter a folder path to load it.")
+            return None
+        spec, src_params = DatasetSpec("folder", path, {}), {"n", "seed", "size"}
+    elif kind == "ZIP upload":
+        upload = st.file_uploader("ZIP of class folders", type=["zip"], key=f"{role}_zip")
+        if upload is None:
+            st.info("Upload a ZIP with one folder per class (size capped by the server).")
+            return None
+        spec, src_params = DatasetSpec("zip", _save_upload(upload.getvalue()), {}), {"n", "seed", "size"}
+    else:
+        remember(f"{role}_spec_text", current)
+        text = st.text_input("Spec", key=f"{role}_spec_text",
+                             help="e.g. builtin:corrupted-digits?kind=blur&severity=4 or folder:PATH")
+        store(f"{role}_spec_text")
+        try:
+            from da_core.data import parse_spec
+
+            return str(parse_spec(text))
+        except DAError as exc:
+            st.error(str(exc))
+            return None
+    for key, value in shared.items():
+        if key in src_params and value is not None:
+            options[key] = value
+    return str(spec.with_options(**{k: v for k, v in options.items() if v not in (None, "")}))
+
+
+def _save_upload(data: bytes) -> str:
+    """Store an uploaded archive under the cache (content-addressed) and return its path."""
+    from da_core import config
+
+    digest = hashlib.blake2b(data, digest_size=12).hexdigest()
+    path = config.uploads_dir() / f"{digest}.zip"
+    if not path.exists():
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return str(path)

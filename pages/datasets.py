@@ -1,0 +1,89 @@
+"""Datasets: choose the source and target domains and compare them side by side."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from da_core import viz
+from pages import _ui
+
+_ui.init_state()
+st.title("Datasets")
+st.write(
+    "Pick a **source** (what you train on) and a **target** (where the model must work). "
+    "The choice is shared by every page. Built-ins work offline; your own data can come from a folder, "
+    "a ZIP upload, or torchvision files on disk."
+)
+
+with st.expander("Sampling (applies to both domains)", expanded=False):
+    c1, c2 = st.columns(2)
+    _ui.remember("shared_size", 28)
+    size = c1.number_input("Image size (pixels)", 8, 256, step=4, key="shared_size",
+                           help="Both domains are resized to size × size so they can be compared.")
+    _ui.store("shared_size")
+    _ui.remember("shared_seed", 0)
+    seed = c2.number_input("Seed", 0, 2**31 - 1, step=1, key="shared_seed",
+                           help="Generated data and random subsets are reproducible for a seed.")
+    _ui.store("shared_seed")
+shared = {"size": int(size), "seed": int(seed)}
+
+cols = st.columns(2, gap="large")
+for role, col in zip(_ui.ROLES, cols):
+    with col:
+        st.subheader(role.capitalize())
+        spec = _ui.spec_builder(role, shared)
+        if spec:
+            st.session_state[f"{role}_spec"] = spec
+        st.code(st.session_state[f"{role}_spec"], language=None)
+
+pair = _ui.load_pair()
+if pair is None:
+    st.stop()
+source, target, alignment = pair
+datasets = {"source": source, "target": target}
+
+if not alignment.identical:
+    st.warning(
+        f"The domains' class sets differ; the app uses the **{len(alignment.shared)} shared classes**. "
+        f"Only in source: {', '.join(alignment.only_source) or '—'}. "
+        f"Only in target: {', '.join(alignment.only_target) or '—'}."
+    )
+
+st.subheader("Summary")
+st.dataframe(pd.DataFrame(viz.summary_rows(datasets)).set_index("domain"), width="stretch")
+
+st.subheader("Samples per class")
+_ui.remember("grid_per_class", 8)
+per_class = st.slider("Samples per class", 4, 16, key="grid_per_class")
+_ui.store("grid_per_class")
+cols = st.columns(2, gap="large")
+for (role, ds), col in zip(datasets.items(), cols):
+    col.image(viz.sample_grid(ds, per_class=per_class, seed=int(seed)), caption=f"{role}: {ds.domain}",
+              width="stretch")
+
+c1, c2 = st.columns(2, gap="large")
+with c1:
+    st.subheader("Class balance")
+    normalise = st.toggle("Show shares instead of counts", value=True, key="counts_normalise")
+    st.plotly_chart(viz.class_count_figure(datasets, normalise=normalise), width="stretch")
+with c2:
+    st.subheader("Pixel intensities")
+    log_y = st.toggle("Log scale", value=True, key="hist_log")
+    st.plotly_chart(viz.intensity_histogram_figure(datasets, log_y=log_y), width="stretch")
+
+st.subheader("Load report")
+cols = st.columns(2, gap="large")
+for (role, ds), col in zip(datasets.items(), cols):
+    with col:
+        report = ds.report
+        if not report.skipped and not report.ignored:
+            st.success(f"{role}: every file loaded.")
+        if report.skipped:
+            st.warning(f"{role}: {len(report.skipped)} files skipped.")
+            st.dataframe(pd.DataFrame(report.to_dict()["skipped"]), width="stretch", hide_index=True)
+        if report.ignored:
+            st.info(f"{role}: {report.ignored} non-image files ignored "
+                    f"(e.g. {', '.join(report.ignored_examples[:3])}).")
+        for note in report.notes:
+            st.caption(note)

@@ -1,0 +1,34 @@
+"""Home: what the studio is for and where to go next."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pages import _ui
+
+_ui.init_state()
+st.title("Domain Shift Studio")
+st.write(
+    "See and measure the gap between a **source** dataset (what a model is trained on) and a **target** "
+    "dataset (where it has to work), tune data augmentation without overdoing it, and check whether short "
+    "domain-adaptive fine-tuning closes the gap. Everything runs offline on this machine."
+)
+_ui.pair_caption()
+
+st.markdown(
+    """
+**The workflow**
+
+1. **Datasets** — choose a source and a target (built-in pairs, your folders or ZIPs, torchvision files)
+   and compare them side by side: samples per class, class balance, pixel statistics, what failed to load.
+2. **Gap map** — embed both domains, draw them on one UMAP map and measure the gap with honest metrics.
+3. **Augmentation lab** — preview augmentations with one strength knob and see where "more" starts to hurt.
+4. **Training** — short fine-tuning runs (optionally adversarial) with live charts and a run history.
+
+The default pair, printed digits → handwritten digits, is a real synthetic-to-real gap: a classifier
+trained on printed digits loses a large share of its accuracy on handwritten ones.
+"""
+)
+st.page_link("pages/datasets.py", label="Open Datasets", icon=":material/dataset:")
+st.caption("Pages for the gap map, the augmentation lab and training are being built; they appear in the "
+           "sidebar as they land.")

@@ -1,0 +1,29 @@
+"""Test set-up: caches and stores go to a temporary folder, never to the user's home."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# One cache for the whole session so generated built-ins are made once; set before da_core is used.
+_SESSION_TMP = tempfile.mkdtemp(prefix="da-test-")
+os.environ.setdefault("DA_CACHE_DIR", os.path.join(_SESSION_TMP, "cache"))
+os.environ.setdefault("DA_DATA_DIR", os.path.join(_SESSION_TMP, "data"))
+os.environ.pop("DA_DATA_ROOT", None)
+
+
+@pytest.fixture()
+def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A DA_DATA_ROOT restricted to a fresh temporary folder."""
+    root = tmp_path / "root"
+    root.mkdir()
+    monkeypatch.setenv("DA_DATA_ROOT", str(root))
+    return root
