@@ -167,8 +167,10 @@ class Dataset:
         if channels == 3:
             images = self.images.expand(-1, 3, -1, -1).contiguous()
         elif channels == 1:
-            weights = self.images.new_tensor([299, 587, 114], dtype=self.images.dtype).float() / 1000
-            images = (self.images.float() * weights.view(1, 3, 1, 1)).sum(1, keepdim=True).round()
+            import torch
+
+            weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            images = (self.images.float() * weights).sum(1, keepdim=True).round()
             images = images.clamp_(0, 255).to(self.images.dtype)
         else:
             raise ValueError("channels must be 1 or 3")

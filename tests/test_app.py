@@ -1,0 +1,62 @@
+"""The app renders every page with the default pair and no exception (Streamlit AppTest)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+PAGES = ["pages/home.py", "pages/datasets.py"]
+
+
+@pytest.fixture()
+def app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    return at
+
+
+def test_every_page_renders_without_exception(app: AppTest) -> None:
+    assert not app.exception
+    for page in PAGES:
+        app.switch_page(page).run()
+        assert not app.exception, (page, [e.value for e in app.exception])
+        assert not app.error, (page, [e.value for e in app.error])
+
+
+def test_home_explains_and_links(app: AppTest) -> None:
+    assert app.title[0].value == "Domain Shift Studio"
+    text = " ".join(m.value for m in app.markdown)
+    assert "Datasets" in text and "workflow" in text
+
+
+def test_datasets_page_loads_default_pair_with_no_clicks(app: AppTest) -> None:
+    app.switch_page("pages/datasets.py").run()
+    assert app.session_state["source_spec"].startswith("builtin:printed-digits")
+    assert app.session_state["target_spec"].startswith("builtin:handwritten-digits")
+    headers = [h.value for h in app.subheader]
+    for h in ("Summary", "Samples per class", "Class balance", "Pixel intensities", "Load report"):
+        assert h in headers
+    table = app.dataframe[0].value
+    assert list(table["samples"]) == [3000, 1797]
+
+
+def test_changing_the_target_is_shared_across_pages(app: AppTest) -> None:
+    app.switch_page("pages/datasets.py").run()
+    app.selectbox(key="target_builtin_name").set_value("corrupted-digits").run()
+    assert not app.exception
+    assert app.session_state["target_spec"].startswith("builtin:corrupted-digits")
+    app.switch_page("pages/home.py").run()
+    assert "corrupted-digits" in app.caption[0].value
+    app.switch_page("pages/datasets.py").run()
+    assert app.selectbox(key="target_builtin_name").value == "corrupted-digits"
+
+
+def test_bad_spec_shows_an_error_not_an_exception(app: AppTest) -> None:
+    app.switch_page("pages/datasets.py").run()
+    app.selectbox(key="source_kind").set_value("Spec string").run()
+    app.text_input(key="source_spec_text").set_value("builtin:printed-digits?n=nope").run()
+    assert not app.exception
+    assert any("must be int" in e.value for e in app.error)
