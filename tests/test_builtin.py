@@ -65,14 +65,28 @@ def test_builtins_are_deterministic_per_seed() -> None:
     assert torch.equal(t1.images, t2.images)
 
 
-def test_disk_cache_returns_identical_data() -> None:
+def test_disk_cache_returns_identical_data(monkeypatch: pytest.MonkeyPatch) -> None:
     spec = "builtin:printed-digits?n=40&seed=11"
     first = load_dataset(spec)
     files = list((config.cache_dir() / "datasets").glob("printed-digits-*.npz"))
     assert files
+
+    def no_generation(*_a: object, **_k: object) -> None:
+        raise AssertionError("the cached dataset was generated again")
+
+    monkeypatch.setattr(B, "printed_digits", no_generation)
     second = load_dataset(spec)
     assert first.fingerprint == second.fingerprint
     assert list(first.meta["font"]) == list(second.meta["font"])
+    assert np.allclose(first.meta["angle"], second.meta["angle"])
+
+
+def test_damaged_cache_file_is_rebuilt() -> None:
+    spec = "builtin:handwritten-digits?n=30&seed=4"
+    first = load_dataset(spec)
+    for f in (config.cache_dir() / "datasets").glob("handwritten-digits-*.npz"):
+        f.write_bytes(b"not an npz")
+    assert load_dataset(spec).fingerprint == first.fingerprint
 
 
 def test_printed_digits_are_learnable(printed: Dataset) -> None:

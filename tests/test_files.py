@@ -80,7 +80,7 @@ def test_folder_with_every_format_and_mode_loads(tmp_path: Path) -> None:
     palette = Image.new("P", (16, 16), 1)
     palette.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
     rgba = Image.new("RGBA", (16, 16), (255, 255, 255, 0))
-    i16 = Image.fromarray(np.full((16, 16), 65535, dtype=np.uint16), "I;16")
+    i16 = Image.fromarray(np.full((16, 16), 65535, dtype=np.uint16))
     root = write(tmp_path / "ds", {
         "a/grey.png": grey(100),
         "a/photo.jpg": rgb(),
@@ -94,7 +94,7 @@ def test_folder_with_every_format_and_mode_loads(tmp_path: Path) -> None:
         "c/multi.TIFF": rgb(),
         "c/la.png": Image.new("LA", (16, 16), (255, 128)),
         "c/cmyk.jpg": Image.new("CMYK", (16, 16), (0, 255, 255, 0)),
-        "c/float.tif": Image.fromarray(np.linspace(0, 1, 256, dtype=np.float32).reshape(16, 16), "F"),
+        "c/float.tif": Image.fromarray(np.linspace(0, 1, 256, dtype=np.float32).reshape(16, 16)),
     })
     ds = load_dataset(f"folder:{root}?size=16")
     assert ds.classes == ["a", "b", "c"]
@@ -283,9 +283,8 @@ def test_zip_symlink_entry_is_refused(tmp_path: Path) -> None:
         load_dataset(f"zip:{archive}")
 
 
-@pytest.fixture()
-def no_entry_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Record (and fail) any attempt to read a zip entry."""
+def forbid_entry_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on, record (and fail) any attempt to read a zip entry."""
     calls: list[str] = []
 
     def forbidden(self, name, *args, **kwargs):
@@ -296,18 +295,19 @@ def no_entry_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-def test_zip_past_byte_cap_is_refused_before_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                     no_entry_reads: list[str]) -> None:
+def test_zip_past_byte_cap_is_refused_before_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     archive = make_zip(tmp_path / "big.zip", {**two_classes(), "cat/zeros.bmp": b"\0" * 50_000})
+    no_entry_reads = forbid_entry_reads(monkeypatch)
     monkeypatch.setenv("DA_MAX_ARCHIVE_BYTES", "10000")
     with pytest.raises(SecurityError, match=r"over the cap of 10,000 bytes") as err:
         load_dataset(f"zip:{archive}")
     assert "DA_MAX_ARCHIVE_BYTES" in str(err.value) and no_entry_reads == []
 
 
-def test_zip_past_file_count_cap_is_refused_before_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                           no_entry_reads: list[str]) -> None:
+def test_zip_past_file_count_cap_is_refused_before_reading(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     archive = make_zip(tmp_path / "many.zip", two_classes(4))
+    no_entry_reads = forbid_entry_reads(monkeypatch)
     monkeypatch.setenv("DA_MAX_ARCHIVE_FILES", "5")
     with pytest.raises(SecurityError, match=r"8 entries, over the cap of 5"):
         load_dataset(f"zip:{archive}")
@@ -321,8 +321,9 @@ def test_zip_entry_larger_than_declared_is_not_used(tmp_path: Path) -> None:
     with zipfile.ZipFile(archive) as zf:
         info = zf.getinfo("cat/liar.bmp")
     true_size = info.file_size
-    local, central = info.header_offset, raw.rfind(b"PK\x01\x02" + raw[info.header_offset + 4:info.header_offset + 8])
-    struct.pack_into("<I", raw, local + 22, 100)
+    central = raw.rfind(b"cat/liar.bmp") - 46  # the central directory record (46 bytes, then the name)
+    assert raw[central:central + 4] == b"PK\x01\x02"
+    struct.pack_into("<I", raw, info.header_offset + 22, 100)  # the local header
     struct.pack_into("<I", raw, central + 24, 100)
     archive.write_bytes(bytes(raw))
     assert true_size > 100

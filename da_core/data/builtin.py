@@ -30,7 +30,7 @@ from da_core.data.images import make_dataset
 from da_core.data.registry import N_PARAM, SEED_PARAM, SIZE_PARAM, Progress, register, stratified_subset
 from da_core.data.spec import DatasetSpec, Param
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 DIGITS = [str(i) for i in range(10)]
 
 # ---------------------------------------------------------------------------------------------- fonts
@@ -155,7 +155,7 @@ def _cached(spec: DatasetSpec, build: Any) -> Dataset:
     if path.exists():
         try:
             with np.load(path, allow_pickle=False) as z:
-                meta = pd.read_json(io.StringIO(str(z["meta"])), orient="split")
+                meta = pd.DataFrame({k[6:]: z[k] for k in z.files if k.startswith("meta__")})
                 report = LoadReport(notes=json.loads(str(z["notes"])))
                 return make_dataset(z["images"], z["labels"], json.loads(str(z["classes"])), str(spec), meta, report)
         except Exception:  # a damaged cache file is rebuilt, never fatal
@@ -163,10 +163,17 @@ def _cached(spec: DatasetSpec, build: Any) -> Dataset:
     ds = build()
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{path.name}.{os.getpid()}.tmp.npz"
+    columns = {f"meta__{c}": _plain_array(ds.meta[c]) for c in ds.meta.columns}
     np.savez(tmp, images=ds.images.numpy(), labels=ds.labels.numpy(), classes=json.dumps(ds.classes),
-             meta=ds.meta.to_json(orient="split"), notes=json.dumps(ds.report.notes))
+             notes=json.dumps(ds.report.notes), **columns)
     os.replace(tmp, path)
     return ds
+
+
+def _plain_array(column: pd.Series) -> np.ndarray:
+    """A numpy array that np.load can read without pickle (numbers stay numbers, the rest becomes str)."""
+    values = column.to_numpy()
+    return values if values.dtype.kind in "biufc" else np.asarray(column.astype(str).to_numpy(), dtype=str)
 
 
 # --------------------------------------------------------------------------------------- generators
