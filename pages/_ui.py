@@ -19,8 +19,26 @@ ROLES = ("source", "target")
 # ----------------------------------------------------------------------------------- session state
 
 
+def _route_through_app() -> None:
+    """Send a deep link that arrives first after a server start through ``app.py``.
+
+    Streamlit decides per server whether it is an old-style multipage app from the mere presence of a
+    ``pages/`` folder, until ``st.navigation`` has run once; a first request for ``/datasets`` would run
+    the page file alone (no page config, no navigation).  Clearing that flag and rerunning routes the
+    request through ``app.py`` to the same page.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # pragma: no cover - internal module moved
+        return
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def init_state() -> None:
     """Make sure the shared pair exists in the session (the defaults load with no clicks)."""
+    _route_through_app()
     st.session_state.setdefault("source_spec", DEFAULT_SOURCE)
     st.session_state.setdefault("target_spec", DEFAULT_TARGET)
     st.session_state.setdefault("_widget_memory", {})
