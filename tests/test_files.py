@@ -329,6 +329,16 @@ def test_zip_entry_larger_than_declared_is_not_used(tmp_path: Path) -> None:
     assert true_size > 100
     ds = load_dataset(f"zip:{archive}?size=8")
     assert len(ds) == 6 and [s.path for s in ds.report.skipped] == ["cat/liar.bmp"]
+    assert "cannot read archive entry" in ds.report.skipped[0].reason
+
+
+def test_zip_stream_longer_than_declared_refuses_the_archive(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # A reader that yields more than the header declares (the stdlib stops itself; this is the last guard).
+    archive = make_zip(tmp_path / "long.zip", two_classes())
+    monkeypatch.setattr(zipfile.ZipFile, "open", lambda self, info, *a, **k: io.BytesIO(b"x" * 10_000))
+    with pytest.raises(SecurityError, match=r"'cat/c0.png' holds more than the \S+ bytes"):
+        load_dataset(f"zip:{archive}")
 
 
 def test_corrupt_zip_is_a_dataset_error(tmp_path: Path) -> None:
