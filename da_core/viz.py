@@ -66,8 +66,8 @@ def class_count_figure(datasets: dict[str, Dataset], normalise: bool = True) -> 
         values = np.array([counts.get(c, 0) for c in classes], dtype=float)
         shown = values / max(values.sum(), 1) if normalise else values
         colour = DOMAIN_COLOURS.get(name, ["#3b6fd4", "#e4572e", "#59a14f"][i % 3])
-        fig.add_bar(x=classes, y=shown, name=f"{name} (n={len(ds)})", marker_color=colour,
-                    customdata=values, hovertemplate="class %{x}<br>%{customdata:.0f} samples<extra>%{fullData.name}</extra>")
+        fig.add_bar(x=classes, y=shown, name=f"{name} (n={len(ds)})", marker_color=colour, customdata=values,
+                    hovertemplate="class %{x}<br>%{customdata:.0f} samples<extra>%{fullData.name}</extra>")
     fig.update_layout(barmode="group", height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10},
                       yaxis_title="share of samples" if normalise else "samples", xaxis_title="class",
                       xaxis_type="category", legend={"orientation": "h", "y": 1.12})

@@ -158,8 +158,8 @@ def spec_builder(role: str, shared: dict[str, Any]) -> str | None:
         entries = {s.name: s for s in sources(scheme)}
         default_name = current.split(":", 1)[1].split("?", 1)[0] if current.startswith(scheme + ":") else None
         remember(f"{role}_{scheme}_name", default_name if default_name in entries else next(iter(entries)))
-        name = st.selectbox("Dataset", list(entries), key=f"{role}_{scheme}_name",
-                            format_func=lambda n: n, help="\n\n".join(f"**{k}**: {s.summary}" for k, s in entries.items()))
+        described = "\n\n".join(f"**{k}**: {s.summary}" for k, s in entries.items())
+        name = st.selectbox("Dataset", list(entries), key=f"{role}_{scheme}_name", help=described)
         store(f"{role}_{scheme}_name")
         src = entries[name]
         st.caption(src.summary)
