@@ -60,3 +60,38 @@ def test_bad_spec_shows_an_error_not_an_exception(app: AppTest) -> None:
     app.text_input(key="source_spec_text").set_value("builtin:printed-digits?n=nope").run()
     assert not app.exception
     assert any("must be int" in e.value for e in app.error)
+
+
+def _class_folder(root: Path, classes: list[str], per_class: int = 3) -> Path:
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name in classes:
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 255, (12, 12), dtype=np.uint8)).save(root / name / f"{i}.png")
+    return root
+
+
+def test_different_class_sets_are_shown_and_shared_classes_used(app: AppTest, tmp_path: Path) -> None:
+    src = _class_folder(tmp_path / "src", ["cat", "dog", "fox"])
+    tgt = _class_folder(tmp_path / "tgt", ["dog", "fox", "owl"])
+    app.switch_page("pages/datasets.py").run()
+    for role, folder in (("source", src), ("target", tgt)):
+        app.selectbox(key=f"{role}_kind").set_value("Folder").run()
+        app.text_input(key=f"{role}_folder").set_value(str(folder)).run()
+    assert not app.exception, [e.value for e in app.exception]
+    warning = " ".join(w.value for w in app.warning)
+    assert "2 shared classes" in warning and "cat" in warning and "owl" in warning
+    assert list(app.dataframe[0].value["classes"]) == [2, 2]
+
+
+def test_folder_outside_data_root_is_refused_in_the_page(app: AppTest, tmp_path: Path,
+                                                          data_root: Path) -> None:
+    outside = _class_folder(tmp_path / "outside", ["a", "b"])
+    app.switch_page("pages/datasets.py").run()
+    app.selectbox(key="source_kind").set_value("Folder").run()
+    app.text_input(key="source_folder").set_value(str(outside)).run()
+    assert not app.exception
+    assert any("DA_DATA_ROOT" in e.value for e in app.error)
