@@ -89,7 +89,7 @@ class _Item:
 @register("folder", "images in one sub-folder per class (PNG, JPEG, BMP, WebP, TIFF)", FILE_PARAMS)
 def load_folder(spec: DatasetSpec, progress: Progress) -> Dataset:
     """Load ``folder:PATH``: PATH/CLASS/IMAGE files, class names sorted."""
-    root = _checked_path(spec.body, "folder", allow_uploads=False)
+    root = checked_path(spec.body, "folder", allow_uploads=False)
     if not root.exists():
         raise DatasetError(f"folder {spec.body!r} does not exist")
     if not root.is_dir():
@@ -112,7 +112,7 @@ def load_zip(spec: DatasetSpec, progress: Progress) -> Dataset:
     """Load ``zip:PATH``: entries CLASS/IMAGE (optionally inside one top-level folder), checked first."""
     import zipfile
 
-    path = _checked_path(spec.body, "zip archive", allow_uploads=True)
+    path = checked_path(spec.body, "zip archive", allow_uploads=True)
     if not path.exists():
         raise DatasetError(f"zip archive {spec.body!r} does not exist")
     if path.is_dir():
@@ -153,7 +153,7 @@ def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def _checked_path(body: str, what: str, allow_uploads: bool) -> Path:
+def checked_path(body: str, what: str, allow_uploads: bool) -> Path:
     """The real path a spec names; a :class:`SecurityError` when it lies outside ``DA_DATA_ROOT``."""
     path = Path(body).expanduser()
     root = config.data_root()
