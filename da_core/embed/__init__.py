@@ -1,0 +1,140 @@
+"""Embeddings: a registry of embedders, the device they run on, and a disk cache.
+
+``embed(ds, "digits-cnn")`` returns one float32 vector per sample.  It runs on CUDA (mixed precision,
+pinned memory, non-blocking copies) when there is a GPU, else MPS, else the CPU, and caches results on
+disk keyed by (dataset fingerprint, embedder identity), so a repeated request returns at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from da_core import config
+from da_core.embed.device import describe_device, inference_autocast, pick_device
+from da_core.embed.embedders import (
+    Embedder,
+    EmbedderInfo,
+    EmbedderUnavailable,
+    get_embedder,
+    list_embedders,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from da_core.data import Dataset
+
+__all__ = [
+    "EmbedResult",
+    "Embedder",
+    "EmbedderInfo",
+    "EmbedderUnavailable",
+    "describe_device",
+    "embed",
+    "embed_pair",
+    "get_embedder",
+    "list_embedders",
+    "pick_device",
+]
+
+DEFAULT_EMBEDDER = "digits-cnn"
+
+
+@dataclass
+class EmbedResult:
+    """Vectors for one dataset, and how they were made."""
+
+    vectors: np.ndarray
+    embedder: str
+    device: str
+    seconds: float
+    cached: bool
+
+
+def _cache_path(ds: Dataset, emb: Embedder) -> Any:
+    key = hashlib.blake2b(emb.cache_key().encode(), digest_size=10).hexdigest()
+    return config.cache_dir() / "embeddings" / f"{ds.fingerprint}-{key}.npy"
+
+
+def run_model(model: Any, emb: Embedder, images: Any, device: Any, batch_size: int, progress: Any = None) -> np.ndarray:
+    """The embedding loop: uint8 batches -> device -> preprocess -> model (mixed precision on GPUs)."""
+    import torch
+
+    n = len(images)
+    out: np.ndarray | None = None
+    on_gpu = device.type == "cuda"
+    src = images.pin_memory() if on_gpu else images
+    i = 0
+    with torch.inference_mode(), inference_autocast(device):
+        while i < n:
+            batch = src[i:i + batch_size].to(device, non_blocking=on_gpu)
+            try:
+                feats = model(emb.preprocess(batch))
+            except torch.cuda.OutOfMemoryError:
+                if batch_size == 1:
+                    raise
+                batch_size = max(1, batch_size // 2)
+                torch.cuda.empty_cache()
+                continue
+            feats = feats.float().flatten(1)
+            if out is None:
+                out = np.empty((n, feats.shape[1]), dtype=np.float32)
+            out[i:i + len(feats)] = feats.cpu().numpy()
+            i += len(feats)
+            if progress is not None:
+                progress(i / n, f"embedding {i}/{n}")
+    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+
+
+def embed(ds: Dataset, embedder: str | Embedder = DEFAULT_EMBEDDER, device: str = "auto",
+          batch_size: int | None = None, progress: Any = None, use_cache: bool = True) -> EmbedResult:
+    """One vector per sample of ``ds`` (float32 N x D); cached on disk by content and embedder."""
+    emb = get_embedder(embedder) if isinstance(embedder, str) else embedder
+    reason = emb.unavailable()
+    if reason:
+        raise EmbedderUnavailable(f"{emb.info.id}: {reason}")
+    start = time.perf_counter()
+    path = _cache_path(ds, emb)
+    if use_cache and path.exists():
+        try:
+            vectors = np.load(path, allow_pickle=False)
+            if len(vectors) == len(ds):
+                return EmbedResult(vectors, emb.info.id, "cache", time.perf_counter() - start, True)
+        except (OSError, ValueError):
+            pass
+    dev = pick_device(device)
+    model = emb.load(dev, progress=progress)
+    vectors = run_model(model, emb, ds.images, dev, batch_size or emb.batch_size(dev), progress)
+    if use_cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
+        np.save(tmp, vectors)
+        os.replace(tmp, path)
+    return EmbedResult(vectors, emb.info.id, describe_device(dev), time.perf_counter() - start, False)
+
+
+def embed_pair(source: Dataset, target: Dataset, embedder: str | Embedder = DEFAULT_EMBEDDER,
+               device: str = "auto", progress: Any = None) -> tuple[np.ndarray, np.ndarray, EmbedResult]:
+    """Embed both domains with one embedder; a joint PCA (pixels) is fitted on both so they share axes."""
+    emb = get_embedder(embedder) if isinstance(embedder, str) else embedder
+    half = (lambda lo, hi: (lambda f, m: progress(lo + (hi - lo) * f, m))) if progress else (lambda lo, hi: None)
+    a = embed(source, emb, device, progress=half(0.0, 0.5))
+    b = embed(target, emb, device, progress=half(0.5, 1.0))
+    xs, xt = a.vectors, b.vectors
+    if emb.joint_pca and xs.shape[1] > emb.joint_pca:
+        pooled = np.concatenate([xs, xt]).astype(np.float64)
+        mean = pooled.mean(axis=0)
+        # PCA by SVD on a seeded subsample (fast), applied to everything
+        rng = np.random.default_rng(0)
+        fit = pooled[rng.permutation(len(pooled))[:5000]] - mean
+        _, _, vt = np.linalg.svd(fit, full_matrices=False)
+        comps = vt[: emb.joint_pca].T
+        xs = ((xs - mean) @ comps).astype(np.float32)
+        xt = ((xt - mean) @ comps).astype(np.float32)
+    info = EmbedResult(np.empty(0), a.embedder, b.device if not b.cached else a.device,
+                       a.seconds + b.seconds, a.cached and b.cached)
+    return xs, xt, info
