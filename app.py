@@ -14,6 +14,7 @@ st.logo(str(ASSETS / "logo.svg"), icon_image=str(ASSETS / "icon.svg"), size="lar
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/datasets.py", title="Datasets", icon=":material/dataset:"),
+    st.Page("pages/gap.py", title="Gap map", icon=":material/scatter_plot:"),
 ]
 
 st.navigation(PAGES).run()

@@ -74,6 +74,52 @@ def cmd_describe(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gap(args: argparse.Namespace) -> int:
+    """Embed both domains and print the gap metrics (with baselines, intervals and the MMD² p-value)."""
+    import numpy as np
+
+    from da_core.analysis import analyse_gap
+    from da_core.data import align_classes, load_dataset
+
+    source, target, _ = align_classes(load_dataset(args.source), load_dataset(args.target))
+    progress = None if args.json else _stderr_progress
+    result = analyse_gap(source, target, args.embedder, args.max_samples, args.seed,
+                         n_permutations=args.permutations, progress=progress)
+    if args.save_embeddings:
+        np.savez(args.save_embeddings, source=result.xs, target=result.xt,
+                 source_labels=result.source.labels.numpy(), target_labels=result.target.labels.numpy())
+    if args.umap:
+        from da_core import viz
+        from da_core.reduce import reduce
+
+        points = np.concatenate([result.xs, result.xt])
+        domains = np.array(["source"] * len(result.xs) + ["target"] * len(result.xt))
+        labels = np.concatenate([result.source.labels.numpy(), result.target.labels.numpy()])
+        mapped = reduce(points, "umap", seed=args.seed)
+        fig = viz.embedding_map_figure(mapped.coords, domains, labels, result.source.classes,
+                                       title=f"UMAP ({mapped.engine}) of {args.source} vs {args.target}")
+        fig.write_html(args.umap, include_plotlyjs=True)
+    data = result.to_dict()
+    if args.json:
+        _print(data, True, "")
+        return 0
+    lines = [f"embedder {data['embedder']} on {data['device']}: {data['n_source']} source x {data['n_target']} target",
+             f"{'metric':<9}{'value':>11}{'baseline':>11}{'95% CI':>24}{'p':>8}  significant"]
+    for name, m in data["metrics"].items():
+        ci = f"[{m['ci'][0]:.4g}, {m['ci'][1]:.4g}]"
+        p = "" if m["p_value"] is None else f"{m['p_value']:.3g}"
+        lines.append(f"{name:<9}{m['value']:>11.4g}{m['baseline']:>11.4g}{ci:>24}{p:>8}  "
+                     f"{'yes' if m['significant'] else 'no'}")
+    lines.append(f"linear probe: source acc {data['probe']['source_acc']:.3f}, "
+                 f"target acc {data['probe']['target_acc']:.3f}")
+    print("\n".join(lines))
+    return 0
+
+
+def _stderr_progress(fraction: float, message: str) -> None:
+    print(f"\r[{fraction:4.0%}] {message:<60}", end="" if fraction < 1 else "\n", file=sys.stderr, flush=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m da_core`` argument parser."""
     parser = _Parser(prog="python -m da_core", description="Domain Shift Studio command line.")
@@ -88,7 +134,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", help="dataset spec, e.g. builtin:printed-digits?n=2000 or folder:PATH")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_describe)
+
+    p = sub.add_parser("gap", help="embed source and target and measure the gap between them")
+    p.add_argument("--source", default="builtin:printed-digits", help="source dataset spec")
+    p.add_argument("--target", default="builtin:handwritten-digits", help="target dataset spec")
+    p.add_argument("--embedder", default="digits-cnn", help="digits-cnn, pixels, torchvision:ARCH or hf:PATH")
+    p.add_argument("--max-samples", type=_positive, default=2000, help="cap per domain (stratified, seeded)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--permutations", type=_positive, default=200, help="MMD² permutation-test size")
+    p.add_argument("--save-embeddings", metavar="F.npz", help="write the vectors the metrics used")
+    p.add_argument("--umap", metavar="F.html", help="write a UMAP map of both domains as HTML")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_gap)
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

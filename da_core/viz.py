@@ -109,3 +109,90 @@ def summary_rows(datasets: dict[str, Dataset]) -> list[dict[str, Any]]:
             "ignored": info["ignored"], "fingerprint": info["fingerprint"],
         })
     return rows
+
+
+DOMAIN_SYMBOLS = {"source": "circle", "target": "diamond"}
+CLASS_PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+                 "#9c755f", "#bab0ac", "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#17becf"]
+
+
+def embedding_map_figure(coords: np.ndarray, domains: np.ndarray, labels: np.ndarray, classes: list[str],
+                         color_by: str = "domain", title: str = "", webgl_from: int = 1500) -> go.Figure:
+    """Scatter of a 2-D or 3-D map: colour by ``domain``, ``class`` or ``domain×class``; symbol by domain.
+
+    ``domains`` holds "source"/"target" per point; every point carries its row index as customdata so a
+    box/lasso selection maps back to samples.  Legend entries show counts.  WebGL is used for large sets.
+    """
+    import plotly.graph_objects as go
+
+    coords = np.asarray(coords)
+    three_d = coords.shape[1] >= 3
+    n = len(coords)
+    index = np.arange(n)
+    fig = go.Figure()
+    groups: list[tuple[str, np.ndarray, str, str]] = []
+    for d in ("source", "target"):
+        in_d = domains == d
+        if color_by == "domain":
+            groups.append((f"{d} (n={int(in_d.sum())})", in_d, DOMAIN_COLOURS[d], d))
+            continue
+        for c, name in enumerate(classes):
+            mask = in_d & (labels == c)
+            if not mask.any():
+                continue
+            colour = CLASS_PALETTE[c % len(CLASS_PALETTE)]
+            if color_by == "domain×class" and d == "target":
+                r, g, b = _hex_to_rgb(colour)
+                colour = f"rgba({max(r - 60, 0)},{max(g - 60, 0)},{max(b - 60, 0)},1)"
+            groups.append((f"{d} · {name} (n={int(mask.sum())})", mask, colour, d))
+    for name, mask, colour, d in groups:
+        custom = np.stack([index[mask], labels[mask]], axis=1)
+        hover = (f"{d}<br>class %{{customdata[1]}}<br>row %{{customdata[0]}}<extra></extra>")
+        marker = {"color": colour, "size": 4 if three_d else 6, "symbol": DOMAIN_SYMBOLS[d],
+                  "opacity": 0.75, "line": {"width": 0}}
+        if three_d:
+            fig.add_scatter3d(x=coords[mask, 0], y=coords[mask, 1], z=coords[mask, 2], mode="markers", name=name,
+                              marker=marker, customdata=custom, hovertemplate=hover, legendgroup=d)
+        else:
+            trace = go.Scattergl if n >= webgl_from else go.Scatter
+            fig.add_trace(trace(x=coords[mask, 0], y=coords[mask, 1], mode="markers", name=name, marker=marker,
+                                customdata=custom, hovertemplate=hover, legendgroup=d))
+    fig.update_layout(title=title or None, height=560, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+                      legend={"itemsizing": "constant"}, dragmode="lasso" if not three_d else None)
+    if not three_d:
+        fig.update_xaxes(showticklabels=False, title=None)
+        fig.update_yaxes(showticklabels=False, title=None, scaleanchor="x")
+    return fig
+
+
+def gallery(images: np.ndarray, captions: list[str], columns: int = 12, scale: int = 2) -> np.ndarray:
+    """Tile uint8 N x C x H x W images into one H x W x 3 sheet (captions are returned by the caller)."""
+    if len(images) == 0:
+        return np.full((8, 8, 3), 255, dtype=np.uint8)
+    n, c, h, w = images.shape
+    rows = (n + columns - 1) // columns
+    pad = 2
+    sheet = np.full((rows * (h * scale + pad) + pad, min(n, columns) * (w * scale + pad) + pad, 3), 255, np.uint8)
+    for k in range(n):
+        img = images[k].transpose(1, 2, 0)
+        if c == 1:
+            img = np.repeat(img, 3, axis=2)
+        img = img.repeat(scale, axis=0).repeat(scale, axis=1)
+        y, x = pad + (k // columns) * (h * scale + pad), pad + (k % columns) * (w * scale + pad)
+        sheet[y:y + h * scale, x:x + w * scale] = img
+    return sheet
+
+
+def worst_classes_figure(rows: list[dict[str, Any]], value: str = "mmd2", top: int = 10) -> go.Figure:
+    """Horizontal bars of the classes with the largest gap (or lowest accuracy when value is an accuracy)."""
+    import plotly.graph_objects as go
+
+    usable = [r for r in rows if r.get(value) is not None]
+    ascending = "acc" in value
+    usable.sort(key=lambda r: r[value], reverse=not ascending)
+    usable = usable[:top][::-1]
+    fig = go.Figure(go.Bar(x=[r[value] for r in usable], y=[str(r["class"]) for r in usable], orientation="h",
+                           marker_color="#e4572e"))
+    fig.update_layout(height=40 + 28 * max(len(usable), 1), margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                      xaxis_title=value, yaxis_type="category")
+    return fig

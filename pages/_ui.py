@@ -60,12 +60,32 @@ def store(key: str) -> None:
 
 
 @st.cache_resource(show_spinner=False)
-def _dataset_store() -> tuple[OrderedDict[str, Any], threading.Lock]:
-    """Process-wide LRU of loaded datasets (immutable, so sessions can share them without copies)."""
+def _memo_store() -> tuple[OrderedDict[tuple[str, str], Any], threading.Lock]:
+    """Process-wide LRU of immutable results (datasets, analyses, maps) shared by all sessions."""
     return OrderedDict(), threading.Lock()
 
 
-MAX_CACHED_DATASETS = 12
+MAX_CACHED = {"dataset": 12, "analysis": 6, "map": 24}
+
+
+def memo(kind: str, key: str, compute: Any, label: str) -> Any:
+    """Return the cached result for (kind, key), or run ``compute(progress)`` under a status box with a
+    progress bar.  Used instead of ``st.cache_*`` so long work can report progress while it runs."""
+    cache, lock = _memo_store()
+    with lock:
+        if (kind, key) in cache:
+            cache.move_to_end((kind, key))
+            return cache[(kind, key)]
+    with st.status(label, expanded=False) as status:
+        bar = st.progress(0.0, text="starting")
+        value = compute(lambda f, m: bar.progress(min(max(float(f), 0.0), 1.0), text=m))
+        status.update(label=label.replace("Loading", "Loaded").replace("Computing", "Computed"), state="complete")
+    with lock:
+        cache[(kind, key)] = value
+        while sum(1 for k in cache if k[0] == kind) > MAX_CACHED.get(kind, 8):
+            oldest = next(k for k in cache if k[0] == kind)
+            del cache[oldest]
+    return value
 
 
 def load(spec: str, role: str) -> Any:
@@ -73,20 +93,7 @@ def load(spec: str, role: str) -> Any:
     from da_core.data import load_dataset, resolve
 
     spec = str(resolve(spec)[1])  # canonical form: equal datasets share one cache entry
-    cache, lock = _dataset_store()
-    with lock:
-        if spec in cache:
-            cache.move_to_end(spec)
-            return cache[spec]
-    with st.status(f"Loading {role}: `{spec}`", expanded=False) as status:
-        bar = st.progress(0.0, text="starting")
-        ds = load_dataset(spec, progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m))
-        status.update(label=f"Loaded {role}: {len(ds)} samples", state="complete")
-    with lock:
-        cache[spec] = ds
-        while len(cache) > MAX_CACHED_DATASETS:
-            cache.popitem(last=False)
-    return ds
+    return memo("dataset", spec, lambda progress: load_dataset(spec, progress=progress), f"Loading {role}: `{spec}`")
 
 
 def load_pair() -> tuple[Any, Any, Any] | None:

@@ -29,6 +29,6 @@ The default pair, printed digits → handwritten digits, is a real synthetic-to-
 trained on printed digits loses a large share of its accuracy on handwritten ones.
 """
 )
-st.page_link("pages/datasets.py", label="Open Datasets", icon=":material/dataset:")
-st.caption("Pages for the gap map, the augmentation lab and training are being built; they appear in the "
-           "sidebar as they land.")
+st.page_link("pages/datasets.py", label="Datasets: choose and compare the two domains", icon=":material/dataset:")
+st.page_link("pages/gap.py", label="Gap map: embeddings, UMAP and gap metrics", icon=":material/scatter_plot:")
+st.caption("The augmentation lab and training pages are being built; they appear in the sidebar as they land.")

@@ -1,0 +1,173 @@
+"""Gap map: embed both domains, draw them on one map, and measure the gap with honest metrics."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from da_core import viz
+from pages import _ui
+
+_ui.init_state()
+st.title("Gap map")
+_ui.pair_caption()
+pair = _ui.load_pair()
+if pair is None:
+    st.stop()
+source, target, alignment = pair
+if not alignment.identical:
+    st.info(f"Using the {len(alignment.shared)} classes both domains share.")
+
+from da_core.embed import list_embedders  # noqa: E402  (after the pair: keeps errors above visible first)
+
+# ------------------------------------------------------------------------------------------ controls
+available = [(info, why) for info, why in list_embedders()]
+ids = [info.id for info, _ in available] + ["hf: (local folder)"]
+reasons = {info.id: why for info, why in available}
+c1, c2, c3 = st.columns([2, 1, 1])
+_ui.remember("gap_embedder", "digits-cnn")
+choice = c1.selectbox("Embedder", ids, key="gap_embedder",
+                      format_func=lambda i: i + ("  (unavailable)" if reasons.get(i) else ""),
+                      help="digits-cnn is pretrained here on printed digits; pixels is a sanity baseline.")
+_ui.store("gap_embedder")
+_ui.remember("gap_max", 2000)
+max_samples = int(c2.number_input("Max samples per domain", 200, 20000, step=200, key="gap_max",
+                                  help="A seeded, class-stratified subset of each domain keeps the map fast."))
+_ui.store("gap_max")
+_ui.remember("gap_seed", 0)
+seed = int(c3.number_input("Seed", 0, 10_000, key="gap_seed"))
+_ui.store("gap_seed")
+embedder = choice
+if choice.startswith("hf:"):
+    _ui.remember("gap_hf_path", "")
+    path = st.text_input("Folder of a transformers vision model (saved with save_pretrained)", key="gap_hf_path")
+    _ui.store("gap_hf_path")
+    if not path:
+        st.info("Enter a local model folder. Nothing is downloaded unless DA_ALLOW_DOWNLOAD=1 is set.")
+        st.stop()
+    embedder = f"hf:{path}"
+elif reasons.get(choice):
+    st.warning(f"**{choice} is unavailable.** {reasons[choice]}")
+    st.stop()
+
+# ------------------------------------------------------------------------------------------ analysis
+from da_core.analysis import analyse_gap  # noqa: E402
+from da_core.errors import DAError  # noqa: E402
+
+key = f"{source.fingerprint}|{target.fingerprint}|{embedder}|{max_samples}|{seed}"
+try:
+    analysis = _ui.memo("analysis", key, lambda p: analyse_gap(source, target, embedder, max_samples, seed, progress=p),
+                        f"Computing embeddings and gap metrics ({embedder})")
+except DAError as exc:
+    st.error(str(exc))
+    st.stop()
+
+xs, xt = analysis.xs, analysis.xt
+points = np.concatenate([xs, xt])
+domains = np.array(["source"] * len(xs) + ["target"] * len(xt))
+labels = np.concatenate([analysis.source.labels.numpy(), analysis.target.labels.numpy()])
+classes = analysis.source.classes
+
+map_col, metric_col = st.columns([3, 2], gap="large")
+with map_col:
+    from da_core.reduce import available_engines, reduce  # noqa: E402
+
+    engines = available_engines()
+    m1, m2, m3 = st.columns(3)
+    dims = m1.radio("Map", ["2-D", "3-D"], horizontal=True, key="gap_dims")
+    color_by = m2.selectbox("Colour by", ["domain", "class", "domain×class"], key="gap_color")
+    engine = m3.selectbox("Engine", ["auto", *[e for e, why in engines.items() if why is None]], key="gap_engine",
+                          help="\n\n".join(f"**{e}**: {why or 'available'}" for e, why in engines.items()))
+    s1, s2 = st.columns(2)
+    n_neighbors = s1.slider("n_neighbors", 5, 100, 15, key="gap_nn", help="Larger: more global structure.")
+    min_dist = s2.slider("min_dist", 0.0, 0.99, 0.1, 0.01, key="gap_md", help="Smaller: tighter clusters.")
+    k = 3 if dims == "3-D" else 2
+    plot = st.empty()
+    map_key = f"{key}|{k}|{n_neighbors}|{min_dist}|{engine}"
+    umap_ready = ("map", map_key) in _ui._memo_store()[0]
+    if not umap_ready:  # show PCA at once while UMAP runs
+        pca = _ui.memo("map", f"{key}|{k}|pca", lambda p: reduce(points, "pca", n_components=k, seed=seed), "PCA")
+        plot.plotly_chart(viz.embedding_map_figure(pca.coords, domains, labels, classes, color_by,
+                                                   title="PCA (UMAP is being computed…)"), key="gap_pca")
+    try:
+        result = _ui.memo("map", map_key, lambda p: reduce(points, "umap", n_components=k, n_neighbors=n_neighbors,
+                                                             min_dist=min_dist, seed=seed, engine=engine, progress=p),
+                          "Computing UMAP")
+    except DAError as exc:
+        st.error(str(exc))
+        st.stop()
+    fig = viz.embedding_map_figure(result.coords, domains, labels, classes, color_by,
+                                   title=f"UMAP by {result.engine} ({result.seconds:.1f} s)")
+    event = plot.plotly_chart(fig, key="gap_map", on_select="rerun", selection_mode=("box", "lasso"))
+    st.download_button("Download map (HTML)", fig.to_html(include_plotlyjs=True, full_html=True),
+                       file_name="gap-map.html", mime="text/html")
+
+with metric_col:
+    from da_core.gap import METRIC_HELP, METRICS  # noqa: E402
+
+    st.subheader("Gap metrics")
+    st.caption(f"Embedder `{analysis.embedder}` on {analysis.device}; {len(xs)} source × {len(xt)} target samples.")
+    rows = []
+    for name, res in analysis.metrics.items():
+        rows.append({"metric": METRICS[name].label, "value": res.value, "same-domain baseline": res.baseline,
+                     "95% CI": f"[{res.ci[0]:.4g}, {res.ci[1]:.4g}]",
+                     "p-value": None if res.p_value is None else round(res.p_value, 4),
+                     "significant": "yes" if res.significant else "no"})
+    st.dataframe(pd.DataFrame(rows).set_index("metric"), width="stretch",
+                 column_config={"value": st.column_config.NumberColumn(format="%.4g"),
+                                "same-domain baseline": st.column_config.NumberColumn(format="%.4g")})
+    mmd = analysis.metrics.get("mmd2")
+    if mmd is not None:
+        if mmd.significant:
+            st.success(f"**The gap is significant.** MMD² = {mmd.value:.4g} against {mmd.baseline:.2g} between two "
+                       f"halves of the source; permutation p = {mmd.p_value:.3g}.")
+        else:
+            st.warning(f"**No significant gap.** MMD² = {mmd.value:.4g} (baseline {mmd.baseline:.2g}); "
+                       f"permutation p = {mmd.p_value:.3g}.")
+    st.caption(f"Linear probe trained on source embeddings: source accuracy {analysis.probe['source_acc']:.3f}, "
+               f"target accuracy {analysis.probe['target_acc']:.3f}.")
+    with st.expander("What the metrics mean", expanded=False):
+        for name in analysis.metrics:
+            st.markdown(f"- {METRIC_HELP[name]}")
+        st.markdown("- The **baseline** is the same metric between two random halves of the source: what "
+                    "'no shift' looks like at this sample size. The **95% CI** comes from a bootstrap.")
+
+# ------------------------------------------------------------------------------------------ selection
+selected = []
+if event is not None and getattr(event, "selection", None):
+    for point in event.selection.get("points", []):
+        custom = point.get("customdata")
+        if custom is not None:
+            selected.append(int(custom[0]))
+if selected:
+    st.subheader(f"Selection: {len(selected)} samples")
+    idx = np.array(sorted(set(selected)))
+    n_src = len(xs)
+    images = [analysis.source.images[i].numpy() if i < n_src else analysis.target.images[i - n_src].numpy()
+              for i in idx[:120]]
+    channels = max(im.shape[0] for im in images)
+    images = np.stack([np.repeat(im, 3, 0) if im.shape[0] < channels else im for im in images])
+    st.image(viz.gallery(images, []), caption="first 120 selected samples")
+    table = pd.DataFrame({"row": idx, "domain": domains[idx], "class": [classes[c] for c in labels[idx]],
+                          "index": [i if i < n_src else i - n_src for i in idx]})
+    st.dataframe(table, hide_index=True, width="stretch")
+    st.download_button("Download selection (CSV)", table.to_csv(index=False), file_name="selection.csv",
+                       mime="text/csv")
+else:
+    st.caption("Drag a box or lasso on the map to see the selected samples here.")
+
+# ------------------------------------------------------------------------------------------ per class
+st.subheader("Per class")
+per_class = pd.DataFrame(analysis.per_class)
+c1, c2 = st.columns([3, 2], gap="large")
+c1.dataframe(per_class, hide_index=True, width="stretch")
+with c2:
+    by = st.radio("Worst classes by", ["mmd2", "target_acc"], horizontal=True, key="gap_worst_by")
+    st.plotly_chart(viz.worst_classes_figure(analysis.per_class, by), key="gap_worst")
+buf = io.BytesIO()
+np.savez(buf, source=xs, target=xt, source_labels=analysis.source.labels.numpy(),
+         target_labels=analysis.target.labels.numpy())
+st.download_button("Download embeddings (.npz)", buf.getvalue(), file_name="embeddings.npz")
