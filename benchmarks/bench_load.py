@@ -37,8 +37,8 @@ def _best(fn, repeats: int = 5) -> float:
 
 
 def main() -> None:
-    import sklearn.datasets  # noqa: F401  (imports are not what we measure)
     import PIL.Image  # noqa: F401
+    import sklearn.datasets  # noqa: F401  (imports are not what we measure)
 
     t = time.perf_counter()
     pair = [load_dataset(DEFAULT_SOURCE), load_dataset(DEFAULT_TARGET)]
