@@ -1,0 +1,74 @@
+"""The gap workflow on the default pair: a significant gap, a baseline far below it, a per-class table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from da_core.analysis import analyse_gap, cap
+from da_core.cli import main
+from da_core.data import load_dataset
+from da_core.gap import mmd2
+
+
+@pytest.fixture(scope="module")
+def analysis():
+    src = load_dataset("builtin:printed-digits")
+    tgt = load_dataset("builtin:handwritten-digits")
+    return analyse_gap(src, tgt, "digits-cnn", max_samples=1000, seed=0)
+
+
+def test_default_pair_gap_is_significant_with_a_low_baseline(analysis) -> None:
+    m = analysis.metrics["mmd2"]
+    assert m.p_value < 0.01 and m.significant
+    assert m.baseline < 0.1 * m.value
+    assert m.ci[0] <= m.value <= m.ci[1]
+    for name in ("pad", "frechet", "coral", "swd"):
+        res = analysis.metrics[name]
+        assert res.significant and res.baseline < res.value, name
+
+
+def test_per_class_table_and_probe(analysis) -> None:
+    assert len(analysis.per_class) == 10
+    assert {"class", "n_source", "n_target", "mmd2", "target_acc", "source_acc"} <= set(analysis.per_class[0])
+    worst = [r["mmd2"] for r in analysis.per_class if r["mmd2"] is not None]
+    assert worst == sorted(worst, reverse=True)
+    assert analysis.probe["source_acc"] > 0.95
+    assert analysis.probe["target_acc"] < analysis.probe["source_acc"] - 0.1
+
+
+def test_cap_is_stratified_and_seeded() -> None:
+    ds = load_dataset("builtin:printed-digits?n=500")
+    a, b = cap(ds, 100, seed=1), cap(ds, 100, seed=1)
+    assert len(a) == 100 and set(a.counts.values()) == {10}
+    assert a.fingerprint == b.fingerprint
+    assert cap(ds, 1000) is ds
+
+
+def test_gap_command_json_and_saved_embeddings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "emb.npz"
+    code = main(["gap", "--source", "builtin:printed-digits?n=300", "--target", "builtin:handwritten-digits?n=300",
+                 "--max-samples", "300", "--json", "--save-embeddings", str(out)])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["embedder"] == "digits-cnn" and data["n_source"] == 300 and data["n_target"] == 300
+    for name in ("mmd2", "pad", "frechet", "coral", "swd"):
+        m = data["metrics"][name]
+        assert {"value", "baseline", "ci", "significant"} <= set(m) and len(m["ci"]) == 2
+    assert data["metrics"]["mmd2"]["p_value"] is not None and data["metrics"]["mmd2"]["bandwidth"] > 0
+    saved = np.load(out)
+    assert set(saved.files) == {"source", "target", "source_labels", "target_labels"}
+    assert saved["source"].shape == (300, 128)
+    # exactly the vectors the metrics were computed on
+    again = mmd2(saved["source"], saved["target"], data["metrics"]["mmd2"]["bandwidth"])
+    assert again == pytest.approx(data["metrics"]["mmd2"]["value"], rel=1e-6)
+
+
+def test_gap_command_bad_embedder_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["gap", "--source", "builtin:printed-digits?n=50", "--target", "builtin:handwritten-digits?n=50",
+                 "--embedder", "nonsense"])
+    assert code == 2
+    assert "unknown embedder" in capsys.readouterr().err
