@@ -18,3 +18,18 @@ PAGES = [
 ]
 
 st.navigation(PAGES).run()
+
+
+@st.cache_resource(show_spinner=False)
+def _warm_up_maps() -> bool:
+    """Once per server process: fit a tiny UMAP in a background thread so the first real map is fast."""
+    import os
+
+    if os.environ.get("DA_WARM_UP", "1") != "0":
+        from da_core.reduce import warm_up
+
+        warm_up()
+    return True
+
+
+_warm_up_maps()

@@ -18,6 +18,7 @@ _SESSION_TMP = tempfile.mkdtemp(prefix="da-test-")
 os.environ.setdefault("DA_CACHE_DIR", os.path.join(_SESSION_TMP, "cache"))
 os.environ.setdefault("DA_DATA_DIR", os.path.join(_SESSION_TMP, "data"))
 os.environ.pop("DA_DATA_ROOT", None)
+os.environ.setdefault("DA_WARM_UP", "0")  # no background UMAP warm-up competing with the tests
 
 
 @pytest.fixture()

@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-PAGES = ["pages/home.py", "pages/datasets.py"]
+PAGES = ["pages/home.py", "pages/datasets.py", "pages/gap.py"]
 
 
 @pytest.fixture()
@@ -95,3 +95,26 @@ def test_folder_outside_data_root_is_refused_in_the_page(app: AppTest, tmp_path:
     app.text_input(key="source_folder").set_value(str(outside)).run()
     assert not app.exception
     assert any("DA_DATA_ROOT" in e.value for e in app.error)
+
+
+def test_gap_page_shows_map_metrics_and_per_class_table(app: AppTest) -> None:
+    app.switch_page("pages/gap.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    headers = [h.value for h in app.subheader]
+    assert "Gap metrics" in headers and "Per class" in headers
+    assert any("The gap is significant" in s.value for s in app.success)
+    metrics = app.dataframe[0].value
+    assert len(metrics) == 5 and {"value", "same-domain baseline", "95% CI", "p-value"} <= set(metrics.columns)
+    assert len(app.dataframe[1].value) == 10  # one row per class
+    # the map is cached: switching the colouring reruns without recomputing and without errors
+    app.selectbox(key="gap_color").set_value("class").run()
+    assert not app.exception
+
+
+def test_gap_page_says_why_an_embedder_is_unavailable(app: AppTest, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    app.switch_page("pages/gap.py").run()
+    app.selectbox(key="gap_embedder").set_value("torchvision:resnet18").run()
+    assert not app.exception
+    assert any("resnet18-" in w.value and "unavailable" in w.value for w in app.warning)
