@@ -81,23 +81,41 @@ def linear_probe(xs: np.ndarray, ys: np.ndarray, xt: np.ndarray, yt: np.ndarray,
     return overall, per_class(pred_t, yt), per_class(pred_s, ys[te])
 
 
-def analyse_gap(source: Dataset, target: Dataset, embedder: str = "digits-cnn", max_samples: int | None = 2000,
-                seed: int = 0, n_permutations: int = 200, n_boot: int = 200, device: str = "auto",
-                progress: Progress | None = None) -> GapAnalysis:
-    """Embed both domains (capped at ``max_samples`` each), compute every gap metric with its baseline,
-    interval and (MMD²) p-value, and the per-class table."""
+@dataclass
+class EmbeddedPair:
+    """Both domains (capped) and their embeddings: what the map is drawn from."""
+
+    embedder: str
+    device: str
+    source: Dataset
+    target: Dataset
+    xs: np.ndarray
+    xt: np.ndarray
+    seconds: float
+
+
+def embed_for_gap(source: Dataset, target: Dataset, embedder: str = "digits-cnn", max_samples: int | None = 2000,
+                  seed: int = 0, device: str = "auto", progress: Progress | None = None) -> EmbeddedPair:
+    """Cap each domain (seeded, class-stratified) and embed both with one embedder."""
     from da_core.embed import embed_pair
+
+    t = time.perf_counter()
+    src, tgt = cap(source, max_samples, seed), cap(target, max_samples, seed)
+    xs, xt, info = embed_pair(src, tgt, embedder, device, progress=progress)
+    return EmbeddedPair(info.embedder, info.device, src, tgt, xs, xt, time.perf_counter() - t)
+
+
+def measure_gap(pair: EmbeddedPair, seed: int = 0, n_permutations: int = 200, n_boot: int = 200,
+                device: str = "auto", progress: Progress | None = None) -> GapAnalysis:
+    """Every gap metric with its baseline, interval and (MMD²) p-value, and the per-class table."""
     from da_core.gap import gap_report, median_bandwidth, per_class_mmd2
 
     report = progress or (lambda _f, _m: None)
-    timings: dict[str, float] = {}
-    src, tgt = cap(source, max_samples, seed), cap(target, max_samples, seed)
-    t = time.perf_counter()
-    xs, xt, info = embed_pair(src, tgt, embedder, device, progress=lambda f, m: report(0.4 * f, m))
-    timings["embed"] = time.perf_counter() - t
+    timings: dict[str, float] = {"embed": pair.seconds}
+    xs, xt, src, tgt = pair.xs, pair.xt, pair.source, pair.target
     t = time.perf_counter()
     metrics = gap_report(xs, xt, n_boot=n_boot, n_permutations=n_permutations, seed=seed, device=device,
-                         progress=lambda f, m: report(0.4 + 0.5 * f, m))
+                         progress=lambda f, m: report(0.9 * f, m))
     timings["metrics"] = time.perf_counter() - t
     report(0.92, "per-class table")
     t = time.perf_counter()
@@ -112,5 +130,14 @@ def analyse_gap(source: Dataset, target: Dataset, embedder: str = "digits-cnn", 
         row["source_acc"] = None if np.isnan(source_acc[i]) else round(float(source_acc[i]), 4)
     timings["per_class"] = time.perf_counter() - t
     report(1.0, "done")
-    return GapAnalysis(info.embedder, info.device, src, tgt, xs, xt, metrics, rows, probe,
+    return GapAnalysis(pair.embedder, pair.device, src, tgt, xs, xt, metrics, rows, probe,
                        {k: round(v, 3) for k, v in timings.items()})
+
+
+def analyse_gap(source: Dataset, target: Dataset, embedder: str = "digits-cnn", max_samples: int | None = 2000,
+                seed: int = 0, n_permutations: int = 200, n_boot: int = 200, device: str = "auto",
+                progress: Progress | None = None) -> GapAnalysis:
+    """Embed both domains (capped at ``max_samples`` each), then :func:`measure_gap`."""
+    report = progress or (lambda _f, _m: None)
+    pair = embed_for_gap(source, target, embedder, max_samples, seed, device, lambda f, m: report(0.4 * f, m))
+    return measure_gap(pair, seed, n_permutations, n_boot, device, lambda f, m: report(0.4 + 0.6 * f, m))

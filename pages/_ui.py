@@ -65,7 +65,7 @@ def _memo_store() -> tuple[OrderedDict[tuple[str, str], Any], threading.Lock]:
     return OrderedDict(), threading.Lock()
 
 
-MAX_CACHED = {"dataset": 12, "analysis": 6, "map": 24}
+MAX_CACHED = {"dataset": 12, "embedding": 8, "analysis": 8, "map": 24}
 
 
 def memo(kind: str, key: str, compute: Any, label: str) -> Any:

@@ -54,22 +54,29 @@ elif reasons.get(choice):
     st.stop()
 
 # ------------------------------------------------------------------------------------------ analysis
-from da_core.analysis import analyse_gap  # noqa: E402
+from da_core.analysis import embed_for_gap, measure_gap  # noqa: E402
 from da_core.errors import DAError  # noqa: E402
 
 key = f"{source.fingerprint}|{target.fingerprint}|{embedder}|{max_samples}|{seed}"
 try:
-    analysis = _ui.memo("analysis", key, lambda p: analyse_gap(source, target, embedder, max_samples, seed, progress=p),
-                        f"Computing embeddings and gap metrics ({embedder})")
+    embedded = _ui.memo("embedding", key,
+                        lambda p: embed_for_gap(source, target, embedder, max_samples, seed, progress=p),
+                        f"Computing embeddings ({embedder})")
 except DAError as exc:
     st.error(str(exc))
     st.stop()
+if embedder == "digits-cnn":
+    from da_core.models import load_digits_cnn  # noqa: E402
 
-xs, xt = analysis.xs, analysis.xt
+    info = load_digits_cnn()[1]
+    st.caption(f"digits-cnn: pretrained here on `{info.source_spec}`; held-out source accuracy "
+               f"{info.source_accuracy:.3f}.")
+
+xs, xt = embedded.xs, embedded.xt
 points = np.concatenate([xs, xt])
 domains = np.array(["source"] * len(xs) + ["target"] * len(xt))
-labels = np.concatenate([analysis.source.labels.numpy(), analysis.target.labels.numpy()])
-classes = analysis.source.classes
+labels = np.concatenate([embedded.source.labels.numpy(), embedded.target.labels.numpy()])
+classes = embedded.source.classes
 
 map_col, metric_col = st.columns([3, 2], gap="large")
 with map_col:
@@ -109,6 +116,8 @@ with metric_col:
     from da_core.gap import METRIC_HELP, METRICS  # noqa: E402
 
     st.subheader("Gap metrics")
+    analysis = _ui.memo("analysis", key, lambda p: measure_gap(embedded, seed, progress=p),
+                        "Computing gap metrics (permutation test and bootstrap intervals)")
     st.caption(f"Embedder `{analysis.embedder}` on {analysis.device}; {len(xs)} source × {len(xt)} target samples.")
     rows = []
     for name, res in analysis.metrics.items():

@@ -70,10 +70,14 @@ def run_model(model: Any, emb: Embedder, images: Any, device: Any, batch_size: i
 
     n = len(images)
     out: Any = None
+    pin = device.type == "cuda"
     i = 0
     with torch.inference_mode(), inference_autocast(device):
         while i < n:
-            batch = images[i:i + batch_size].to(device, non_blocking=True)
+            batch = images[i:i + batch_size]
+            if pin:
+                batch = batch.pin_memory()  # page-locked: the copy below runs asynchronously
+            batch = batch.to(device, non_blocking=True)
             try:
                 feats = model(emb.preprocess(batch))
             except torch.cuda.OutOfMemoryError:
