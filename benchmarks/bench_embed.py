@@ -33,10 +33,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=12000, help="printed digits to embed")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--mixed-precision", choices=("default", "on", "off"), default="default",
+                        help="override the embedder's autocast setting (to measure it)")
     args = parser.parse_args()
 
     ds = load_dataset(f"builtin:printed-digits?n={args.n}&seed=5")
     emb = get_embedder("digits-cnn")
+    if args.mixed_precision != "default":
+        emb.mixed_precision = args.mixed_precision == "on"
     device = pick_device()
     model = emb.load(device)
     batch = emb.batch_size(device)
@@ -74,7 +78,8 @@ def main() -> None:
     cached_s = min(cached_t)
 
     ratio = bare_s / ours_s
-    print(f"device: {describe_device(device)}   samples: {len(ds)}   batch: {batch}")
+    print(f"device: {describe_device(device)}   samples: {len(ds)}   batch: {batch}   "
+          f"mixed precision: {emb.mixed_precision and device.type != 'cpu'}")
     print(f"{'path':<8}{'seconds':>10}{'samples/s':>12}")
     print(f"{'bare':<8}{bare_s:>10.3f}{len(ds) / bare_s:>12.0f}")
     print(f"{'ours':<8}{ours_s:>10.3f}{len(ds) / ours_s:>12.0f}")

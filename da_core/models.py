@@ -129,11 +129,28 @@ def pretrain_digits_cnn(epochs: int = 3, seed: int = 0, progress: Any = None) ->
     return model, info
 
 
+_LOADED: dict[tuple[str, float], tuple[Any, PretrainedInfo]] = {}
+
+
 def load_digits_cnn(progress: Any = None) -> tuple[nn.Module, PretrainedInfo]:
-    """The cached pretrained backbone, trained and saved on first use (loaded with ``weights_only=True``)."""
+    """The cached pretrained backbone, trained and saved on first use (loaded with ``weights_only=True``).
+
+    Kept in memory per checkpoint file, so repeated calls cost nothing; callers must not modify the model
+    (fine-tuning copies it first).
+    """
+    path = _checkpoint_path()
+    key = (str(path), path.stat().st_mtime if path.exists() else 0.0)
+    if key not in _LOADED:
+        _LOADED.clear()
+        model, info = _load_or_train(path, progress)
+        key = (str(path), path.stat().st_mtime)
+        _LOADED[key] = (model, info)
+    return _LOADED[key]
+
+
+def _load_or_train(path: Path, progress: Any) -> tuple[nn.Module, PretrainedInfo]:
     import torch
 
-    path = _checkpoint_path()
     model = build_digits_cnn()
     if path.exists():
         try:

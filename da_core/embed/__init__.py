@@ -7,8 +7,10 @@ disk keyed by (dataset fingerprint, embedder identity), so a repeated request re
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -70,14 +72,11 @@ def run_model(model: Any, emb: Embedder, images: Any, device: Any, batch_size: i
 
     n = len(images)
     out: Any = None
-    pin = device.type == "cuda"
     i = 0
-    with torch.inference_mode(), inference_autocast(device):
+    amp = inference_autocast(device) if emb.mixed_precision else contextlib.nullcontext()
+    with torch.inference_mode(), amp:
         while i < n:
-            batch = images[i:i + batch_size]
-            if pin:
-                batch = batch.pin_memory()  # page-locked: the copy below runs asynchronously
-            batch = batch.to(device, non_blocking=True)
+            batch = images[i:i + batch_size].to(device, non_blocking=True)
             try:
                 feats = model(emb.preprocess(batch))
             except torch.cuda.OutOfMemoryError:
@@ -96,6 +95,21 @@ def run_model(model: Any, emb: Embedder, images: Any, device: Any, batch_size: i
     return out.cpu().numpy() if out is not None else np.zeros((0, 0), dtype=np.float32)
 
 
+_MODELS: dict[tuple[str, str], Any] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def _loaded_model(emb: Embedder, device: Any, progress: Any = None) -> Any:
+    """The embedder's model on ``device``, loaded once per process (a few recent ones are kept)."""
+    key = (emb.cache_key(), str(device))
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            while len(_MODELS) >= 3:
+                _MODELS.pop(next(iter(_MODELS)))
+            _MODELS[key] = emb.load(device, progress=progress)
+        return _MODELS[key]
+
+
 def embed(ds: Dataset, embedder: str | Embedder = DEFAULT_EMBEDDER, device: str = "auto",
           batch_size: int | None = None, progress: Any = None, use_cache: bool = True) -> EmbedResult:
     """One vector per sample of ``ds`` (float32 N x D); cached on disk by content and embedder."""
@@ -104,8 +118,8 @@ def embed(ds: Dataset, embedder: str | Embedder = DEFAULT_EMBEDDER, device: str 
     if reason:
         raise EmbedderUnavailable(f"{emb.info.id}: {reason}")
     start = time.perf_counter()
-    path = _cache_path(ds, emb)
-    if use_cache and path.exists():
+    path = _cache_path(ds, emb) if use_cache else None
+    if path is not None and path.exists():
         try:
             vectors = np.load(path, allow_pickle=False)
             if len(vectors) == len(ds):
@@ -113,9 +127,9 @@ def embed(ds: Dataset, embedder: str | Embedder = DEFAULT_EMBEDDER, device: str 
         except (OSError, ValueError):
             pass
     dev = pick_device(device)
-    model = emb.load(dev, progress=progress)
+    model = _loaded_model(emb, dev, progress)
     vectors = run_model(model, emb, ds.images, dev, batch_size or emb.batch_size(dev), progress)
-    if use_cache:
+    if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
         np.save(tmp, vectors)

@@ -44,6 +44,7 @@ class Embedder(ABC):
 
     info: EmbedderInfo
     joint_pca: int | None = None  # when set, embed_pair reduces both domains with one PCA fitted on both
+    mixed_precision: bool = True  # autocast to bf16/fp16 on accelerators
 
     def unavailable(self) -> str | None:
         """None when usable; otherwise what is missing and how to provide it."""
@@ -107,7 +108,9 @@ class DigitsCNNEmbedder(Embedder):
         return f"digits-cnn:{self.pretrained.sha}"
 
     def load(self, device: torch.device, progress: Any = None) -> nn.Module:
-        return _features(self._model(progress)).to(device).eval()
+        import copy
+
+        return _features(copy.deepcopy(self._model(progress))).to(device).eval()
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         from da_core.models import digits_input
