@@ -76,10 +76,11 @@ def memo(kind: str, key: str, compute: Any, label: str) -> Any:
         if (kind, key) in cache:
             cache.move_to_end((kind, key))
             return cache[(kind, key)]
-    with st.status(label, expanded=False) as status:
+    with st.status(label, expanded=True) as status:
         bar = st.progress(0.0, text="starting")
         value = compute(lambda f, m: bar.progress(min(max(float(f), 0.0), 1.0), text=m))
-        status.update(label=label.replace("Loading", "Loaded").replace("Computing", "Computed"), state="complete")
+        status.update(label=label.replace("Loading", "Loaded").replace("Computing", "Computed"), state="complete",
+                      expanded=False)
     with lock:
         cache[(kind, key)] = value
         while sum(1 for k in cache if k[0] == kind) > MAX_CACHED.get(kind, 8):

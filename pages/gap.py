@@ -96,9 +96,11 @@ with map_col:
     map_key = f"{key}|{k}|{n_neighbors}|{min_dist}|{engine}"
     umap_ready = ("map", map_key) in _ui._memo_store()[0]
     if not umap_ready:  # show PCA at once while UMAP runs
-        pca = _ui.memo("map", f"{key}|{k}|pca", lambda p: reduce(points, "pca", n_components=k, seed=seed), "PCA")
-        plot.plotly_chart(viz.embedding_map_figure(pca.coords, domains, labels, classes, color_by,
-                                                   title="PCA (UMAP is being computed…)"), key="gap_pca")
+        pca = _ui.memo("map", f"{key}|{k}|pca", lambda p: reduce(points, "pca", n_components=k, seed=seed),
+                       "Computing a PCA map")
+        pca_fig = viz.embedding_map_figure(pca.coords, domains, labels, classes, color_by,
+                                           title="PCA (UMAP is being computed…)")
+        plot.plotly_chart(pca_fig, key="gap_pca", width="stretch")
     try:
         result = _ui.memo("map", map_key, lambda p: reduce(points, "umap", n_components=k, n_neighbors=n_neighbors,
                                                              min_dist=min_dist, seed=seed, engine=engine, progress=p),
@@ -108,7 +110,8 @@ with map_col:
         st.stop()
     fig = viz.embedding_map_figure(result.coords, domains, labels, classes, color_by,
                                    title=f"UMAP by {result.engine} ({result.seconds:.1f} s)")
-    event = plot.plotly_chart(fig, key="gap_map", on_select="rerun", selection_mode=("box", "lasso"))
+    event = plot.plotly_chart(fig, key="gap_map", on_select="rerun", selection_mode=("box", "lasso"),
+                              width="stretch")
     st.download_button("Download map (HTML)", fig.to_html(include_plotlyjs=True, full_html=True),
                        file_name="gap-map.html", mime="text/html")
 
@@ -175,7 +178,7 @@ c1, c2 = st.columns([3, 2], gap="large")
 c1.dataframe(per_class, hide_index=True, width="stretch")
 with c2:
     by = st.radio("Worst classes by", ["mmd2", "target_acc"], horizontal=True, key="gap_worst_by")
-    st.plotly_chart(viz.worst_classes_figure(analysis.per_class, by), key="gap_worst")
+    st.plotly_chart(viz.worst_classes_figure(analysis.per_class, by), key="gap_worst", width="stretch")
 buf = io.BytesIO()
 np.savez(buf, source=xs, target=xt, source_labels=analysis.source.labels.numpy(),
          target_labels=analysis.target.labels.numpy())
