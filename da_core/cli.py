@@ -15,6 +15,9 @@ from da_core.errors import DAError
 
 EXIT_USAGE = 2
 
+# Modules that add sub-commands: each defines ``register(sub)`` taking the argparse sub-parsers object.
+COMMAND_MODULES: tuple[str, ...] = ()
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage mistake in one line (exit 2) instead of a usage block."""
@@ -23,7 +26,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _print(obj: Any, as_json: bool, text: str) -> None:
+def print_result(obj: Any, as_json: bool, text: str) -> None:
     print(json.dumps(obj, indent=None, default=str) if as_json else text)
 
 
@@ -44,7 +47,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     lines = [f"{r['spec']:<32} {r['summary']}" for r in rows]
     if not args.all:
         lines.append("(also torchvision:NAME?root=PATH, folder:PATH, zip:PATH; --all lists them)")
-    _print(rows, args.json, "\n".join(lines))
+    print_result(rows, args.json, "\n".join(lines))
     return 0
 
 
@@ -55,7 +58,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
     ds = load_dataset(args.spec)
     info = ds.summary()
     if args.json:
-        _print(info, True, "")
+        print_result(info, True, "")
         return 0
     lines = [
         f"{info['name']}",
@@ -82,7 +85,7 @@ def cmd_gap(args: argparse.Namespace) -> int:
     from da_core.data import align_classes, load_dataset
 
     source, target, _ = align_classes(load_dataset(args.source), load_dataset(args.target))
-    progress = None if args.json else _stderr_progress
+    progress = None if args.json else stderr_progress
     result = analyse_gap(source, target, args.embedder, args.max_samples, args.seed,
                          n_permutations=args.permutations, progress=progress)
     if args.save_embeddings:
@@ -101,7 +104,7 @@ def cmd_gap(args: argparse.Namespace) -> int:
         fig.write_html(args.umap, include_plotlyjs=True)
     data = result.to_dict()
     if args.json:
-        _print(data, True, "")
+        print_result(data, True, "")
         return 0
     lines = [f"embedder {data['embedder']} on {data['device']}: {data['n_source']} source x {data['n_target']} target",
              f"{'metric':<9}{'value':>11}{'baseline':>11}{'95% CI':>24}{'p':>8}  significant"]
@@ -116,7 +119,7 @@ def cmd_gap(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stderr_progress(fraction: float, message: str) -> None:
+def stderr_progress(fraction: float, message: str) -> None:
     print(f"\r[{fraction:4.0%}] {message:<60}", end="" if fraction < 1 else "\n", file=sys.stderr, flush=True)
 
 
@@ -139,17 +142,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", default="builtin:printed-digits", help="source dataset spec")
     p.add_argument("--target", default="builtin:handwritten-digits", help="target dataset spec")
     p.add_argument("--embedder", default="digits-cnn", help="digits-cnn, pixels, torchvision:ARCH or hf:PATH")
-    p.add_argument("--max-samples", type=_positive, default=2000, help="cap per domain (stratified, seeded)")
+    p.add_argument("--max-samples", type=positive_int, default=2000, help="cap per domain (stratified, seeded)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--permutations", type=_positive, default=200, help="MMD² permutation-test size")
+    p.add_argument("--permutations", type=positive_int, default=200, help="MMD² permutation-test size")
     p.add_argument("--save-embeddings", metavar="F.npz", help="write the vectors the metrics used")
     p.add_argument("--umap", metavar="F.html", help="write a UMAP map of both domains as HTML")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_gap)
+
+    import importlib
+
+    for module in COMMAND_MODULES:  # each adds its own sub-commands; imports stay light (no torch at import)
+        importlib.import_module(module).register(sub)
     return parser
 
 
-def _positive(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
