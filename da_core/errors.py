@@ -17,3 +17,7 @@ class DatasetError(DAError):
 
 class SecurityError(DatasetError):
     """Input refused for safety: a path outside DA_DATA_ROOT, a zip entry escaping its folder, a bomb."""
+
+
+class PipelineError(DAError, ValueError):
+    """An augmentation pipeline is invalid (unknown op, bad field); the message names the field."""
