@@ -1,0 +1,186 @@
+"""Contact sheets: the same samples augmented at several strengths (or several draws), as arrays and PNG.
+
+Each column is one call to the pipeline on all rows at once — torchvision v2 draws one set of random
+parameters per call — so a slider change costs one batched call per column, not one per image.  In
+``strengths`` mode every column uses the same seed, so a row shows the same random draw growing with s.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from da_core.augment.pipeline import Pipeline
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+DEFAULT_STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+@dataclass
+class Sheet:
+    """Rows are samples, columns are strengths or draws.
+
+    cells: uint8 R x K x C x H x W.  originals: uint8 R x C x H x W.  soft_labels: per column an R x classes
+    tensor when MixUp/CutMix ran, else None.  lambdas: per column the mixing weight λ of each row's own
+    image (None where no batch op ran).
+    """
+
+    cells: torch.Tensor
+    originals: torch.Tensor
+    columns: list[str]
+    strengths: list[float]
+    seeds: list[int]
+    labels: list[int] | None = None
+    soft_labels: list[torch.Tensor | None] = field(default_factory=list)
+    lambdas: list[float | None] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def rows(self) -> int:
+        """Number of samples."""
+        return int(self.cells.shape[0])
+
+    def difference(self) -> torch.Tensor:
+        """|augmented − original| per pixel, uint8 R x K x C x H x W (bright = changed)."""
+        return (self.cells.int() - self.originals.unsqueeze(1).int()).abs().to(self.cells.dtype)
+
+    def mix_table(self, classes: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """For MixUp/CutMix columns: per row its own class with weight λ and the partner row's class.
+
+        torchvision mixes each image with the previous one in the batch (``roll(1)``).
+        """
+        rows = []
+        labels = self.labels or [0] * self.rows
+        name = (lambda c: classes[c]) if classes else str
+        for j, soft in enumerate(self.soft_labels):
+            if soft is None:
+                continue
+            for i in range(self.rows):
+                partner = (i - 1) % self.rows
+                own, other = labels[i], labels[partner]
+                w_own = float(soft[i, own])
+                text = (f"{w_own:.2f}·{name(own)}" if own == other else
+                        f"{w_own:.2f}·{name(own)} + {float(soft[i, other]):.2f}·{name(other)} (row {partner})")
+                rows.append({"row": i, "column": self.columns[j], "lambda": self.lambdas[j], "soft label": text})
+        return rows
+
+
+def contact_sheet(pipeline: Pipeline, images: torch.Tensor, strengths: Sequence[float] = DEFAULT_STRENGTHS,
+                  seed: int | None = None, mode: str = "strengths", n_draws: int = 5,
+                  labels: torch.Tensor | None = None, num_classes: int | None = None) -> Sheet:
+    """Augment ``images`` (uint8 R x C x H x W) once per column; see the module docstring.
+
+    mode ``strengths``: one column per strength, all with the same seed.  mode ``draws``: ``n_draws``
+    columns at the pipeline's strength, each with its own seed.
+    """
+    import torch
+
+    start = time.perf_counter()
+    seed = pipeline.seed if seed is None else int(seed)
+    if mode == "strengths":
+        plan = [(float(s), seed, f"s = {float(s):.2f}") for s in strengths]
+    elif mode == "draws":
+        plan = [(pipeline.strength, seed + j, f"draw {j + 1}") for j in range(max(1, n_draws))]
+    else:
+        raise ValueError(f"mode must be 'strengths' or 'draws', got {mode!r}")
+    if labels is None:
+        labels = torch.zeros(len(images), dtype=torch.long)
+    columns, softs, lambdas = [], [], []
+    for s, col_seed, _ in plan:
+        out = pipeline.apply(images, labels=labels, strength=s, generator=col_seed, num_classes=num_classes,
+                             group_size=max(1, len(images)))
+        columns.append(out.images)
+        softs.append(out.soft_labels)
+        lambdas.append(_mix_lambda(labels, out.soft_labels))
+    cells = torch.stack(columns, dim=1)
+    return Sheet(cells, images, [t for _, _, t in plan], [s for s, _, _ in plan], [c for _, c, _ in plan],
+                 labels.tolist(), softs, lambdas, time.perf_counter() - start)
+
+
+def _mix_lambda(labels: torch.Tensor, soft: torch.Tensor | None) -> float | None:
+    """λ of MixUp/CutMix from the soft labels: the weight of a row's own class where its partner differs.
+
+    torchvision pairs each image with the previous one in the batch (``roll(1)``).
+    """
+    if soft is None:
+        return None
+    partner = labels.roll(1, 0)
+    differs = (labels != partner).nonzero().flatten()
+    if len(differs) == 0:
+        return 1.0
+    i = int(differs[0])
+    return round(float(soft[i, labels[i]]), 4)
+
+
+# ------------------------------------------------------------------------------------ rendering
+
+
+def _to_hwc(cell: torch.Tensor) -> np.ndarray:
+    arr = cell.detach().cpu().numpy()
+    if arr.shape[0] == 1:
+        arr = np.repeat(arr, 3, axis=0)
+    return arr.transpose(1, 2, 0)
+
+
+def tile(images: torch.Tensor, scale: int = 1, pad: int = 2, background: int = 255) -> np.ndarray:
+    """Tile a uint8 R x K x C x H x W block into one H x W x 3 array (nearest-neighbour upscaling)."""
+    r, k, _, h, w = images.shape
+    hs, ws = h * scale, w * scale
+    out = np.full((r * (hs + pad) + pad, k * (ws + pad) + pad, 3), background, dtype=np.uint8)
+    for i in range(r):
+        for j in range(k):
+            cell = _to_hwc(images[i, j])
+            if scale > 1:
+                cell = cell.repeat(scale, axis=0).repeat(scale, axis=1)
+            y, x = pad + i * (hs + pad), pad + j * (ws + pad)
+            out[y:y + hs, x:x + ws] = cell
+    return out
+
+
+def auto_scale(size: int, target: int = 96) -> int:
+    """Integer upscaling that brings a cell near ``target`` pixels (28 px digits → ×3)."""
+    return max(1, round(target / max(size, 1)))
+
+
+def sheet_png(sheet: Sheet, target: torch.Tensor | None = None, diff: bool = False, scale: int | None = None,
+              title: str = "") -> bytes:
+    """The sheet as a PNG: a header row with the column titles, optional target samples on the right."""
+    from PIL import Image, ImageDraw
+
+    block = sheet.difference() if diff else sheet.cells
+    scale = scale or auto_scale(int(block.shape[-1]))
+    grid = tile(block, scale)
+    cell_w = int(block.shape[-1]) * scale + 2
+    parts = [grid]
+    heads = list(sheet.columns)
+    if target is not None and len(target):
+        rows = min(len(target), sheet.rows)
+        tgt = target[:rows].unsqueeze(1)
+        if tgt.shape[2] != block.shape[2]:  # grey vs colour: show both as RGB
+            tgt = tgt.expand(-1, -1, 3, -1, -1) if tgt.shape[2] == 1 else tgt[:, :, :1]
+        tgrid = tile(tgt, scale=max(1, round(block.shape[-1] * scale / max(int(tgt.shape[-1]), 1))))
+        gap = np.full((grid.shape[0], 12, 3), 255, np.uint8)
+        tpad = np.full((grid.shape[0], tgrid.shape[1], 3), 255, np.uint8)
+        tpad[:min(tgrid.shape[0], grid.shape[0])] = tgrid[:grid.shape[0]]
+        parts += [gap, tpad]
+        heads.append("target")
+    body = np.concatenate(parts, axis=1)
+    header_h = 34 if title else 18
+    canvas = Image.new("RGB", (body.shape[1], body.shape[0] + header_h), "white")
+    canvas.paste(Image.fromarray(body), (0, header_h))
+    draw = ImageDraw.Draw(canvas)
+    if title:
+        draw.text((4, 2), title, fill=(30, 30, 30))
+    for j, head in enumerate(heads):
+        x = 4 + j * cell_w if j < len(sheet.columns) else body.shape[1] - tpad.shape[1]
+        draw.text((x, header_h - 14), head, fill=(60, 60, 60))
+    buf = io.BytesIO()
+    canvas.save(buf, format="PNG")
+    return buf.getvalue()
