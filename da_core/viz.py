@@ -196,3 +196,92 @@ def worst_classes_figure(rows: list[dict[str, Any]], value: str = "mmd2", top: i
     fig.update_layout(height=40 + 28 * max(len(usable), 1), margin={"l": 10, "r": 10, "t": 10, "b": 10},
                       xaxis_title=value, yaxis_type="category")
     return fig
+
+
+# ------------------------------------------------------------------------------- over-augmentation
+
+AUGMENT_COLOURS = {"affinity": "#3b6fd4", "label_flip_rate": "#e4572e", "gap_to_target": "#2a9d8f"}
+
+
+def _field(row: Any, key: str, default: Any = None) -> Any:
+    value = row.get(key, default) if isinstance(row, dict) else getattr(row, key, default)
+    return default if value is None else value
+
+
+def over_augmentation_figure(report_or_results: Any, threshold: float | None = None,
+                             sweet_spot: float | None | str = "auto") -> go.Figure:
+    """Affinity, label-flip rate (left axis, 0-1) and gap to target (MMD², right axis) against strength s.
+
+    ``report_or_results``: an :class:`~da_core.augment.measure.OverAugmentationReport`, its ``to_dict()``, or
+    a list of per-strength results (objects or dicts).  ``threshold`` (default: the report's, else 0.9) is
+    drawn as a dashed line; ``sweet_spot`` is marked with a vertical line and a star on the gap curve
+    (``"auto"``: re-picked from the results at ``threshold``; None: nothing marked).
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from da_core.augment.measure import sweet_spot as pick_sweet_spot
+
+    report = report_or_results
+    results = report if isinstance(report, list | tuple) else _field(report, "results", [])
+    if threshold is None:
+        threshold = float(_field(report, "threshold", 0.9)) if not isinstance(report, list | tuple) else 0.9
+    if sweet_spot == "auto":
+        sweet_spot = pick_sweet_spot(results, threshold)[0]
+    rows = sorted(results, key=lambda r: float(_field(r, "strength", 0.0)))
+    s = [float(_field(r, "strength", 0.0)) for r in rows]
+    text = [str(_field(r, "description", "")) for r in rows]
+
+    def col(key: str) -> list[float | None]:
+        return [None if _field(r, key) is None else float(_field(r, key)) for r in rows]
+
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    hover = "s=%{x:.2f}<br>%{meta}: %{y:.3f}<br>%{customdata}<extra></extra>"
+    for key, name, dash in (("affinity", "Affinity (acc. aug / clean)", None),
+                            ("label_flip_rate", "Label-flip rate", "dot")):
+        fig.add_trace(go.Scatter(x=s, y=col(key), name=name, mode="lines+markers", meta=name, customdata=text,
+                                 hovertemplate=hover, line={"color": AUGMENT_COLOURS[key], "dash": dash}),
+                      secondary_y=False)
+    fig.add_trace(go.Scatter(x=s, y=col("gap_to_target"), name="Gap to target (MMD², right axis)",
+                             mode="lines+markers", meta="MMD² to target", customdata=text, hovertemplate=hover,
+                             line={"color": AUGMENT_COLOURS["gap_to_target"], "width": 3}), secondary_y=True)
+    fig.add_hline(y=threshold, line_dash="dash", line_color="#888", secondary_y=False,
+                  annotation_text=f"affinity threshold {threshold:.2f}", annotation_position="bottom left")
+    if sweet_spot is not None and s:
+        k = min(range(len(s)), key=lambda i: abs(s[i] - float(sweet_spot)))
+        fig.add_vline(x=float(sweet_spot), line_color="#f4a261", line_width=2)
+        gap = col("gap_to_target")[k]
+        if gap is not None:
+            fig.add_trace(go.Scatter(x=[s[k]], y=[gap], mode="markers", name=f"sweet spot s={float(sweet_spot):.2f}",
+                                     marker={"symbol": "star", "size": 18, "color": "#f4a261",
+                                             "line": {"width": 1, "color": "#333"}},
+                                     hovertemplate=f"sweet spot s={float(sweet_spot):.2f}<extra></extra>"),
+                          secondary_y=True)
+    fig.update_xaxes(title_text="strength s", range=[-0.03, 1.03] if s and max(s) <= 1 else None)
+    fig.update_yaxes(title_text="affinity / flip rate", range=[0, 1.05], secondary_y=False)
+    fig.update_yaxes(title_text="MMD² to target", rangemode="tozero", secondary_y=True, showgrid=False)
+    fig.update_layout(height=420, margin={"l": 10, "r": 10, "t": 30, "b": 10}, hovermode="closest",
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0})
+    return fig
+
+
+def self_test_figure(results: Any) -> go.Figure:
+    """Effect size of each op alone against strength (one line per op; dashed with ⚠ when it has warnings)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for i, r in enumerate(results):
+        warnings = list(_field(r, "warnings", []))
+        name = str(_field(r, "name", f"op {i}")) + (" ⚠" if warnings else "")
+        values = [str(v) for v in _field(r, "values", [])] or [""] * len(_field(r, "strengths", []))
+        note = "<br>".join(warnings)
+        fig.add_trace(go.Scatter(
+            x=list(_field(r, "strengths", [])), y=list(_field(r, "effect", [])), name=name, mode="lines+markers",
+            customdata=values,
+            line={"color": CLASS_PALETTE[i % len(CLASS_PALETTE)], "dash": "dash" if warnings else "solid"},
+            hovertemplate=f"{name}<br>s=%{{x:.2f}}: effect %{{y:.3f}}<br>%{{customdata}}"
+                          + (f"<br>{note}" if note else "") + "<extra></extra>"))
+    fig.update_layout(height=380, margin={"l": 10, "r": 10, "t": 10, "b": 10}, xaxis_title="strength s",
+                      yaxis_title="effect (embedding distance / typical)", hovermode="closest")
+    fig.update_yaxes(rangemode="tozero")
+    return fig
