@@ -157,12 +157,35 @@ def embedding_map_figure(coords: np.ndarray, domains: np.ndarray, labels: np.nda
             trace = go.Scattergl if n >= webgl_from else go.Scatter
             fig.add_trace(trace(x=coords[mask, 0], y=coords[mask, 1], mode="markers", name=name, marker=marker,
                                 customdata=custom, hovertemplate=hover, legendgroup=d))
-    fig.update_layout(title=title or None, height=560, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
-                      legend={"itemsizing": "constant"}, dragmode="lasso" if not three_d else None)
+    fig.update_layout(title={"text": title, "x": 0.01, "font": {"size": 14}} if title else None, height=600,
+                      margin={"l": 10, "r": 10, "t": 44 if title else 10, "b": 10},
+                      legend={"itemsizing": "constant", "orientation": "h", "x": 0, "y": -0.02, "yanchor": "top"},
+                      dragmode="lasso" if not three_d else None)
     if not three_d:
         fig.update_xaxes(showticklabels=False, title=None)
         fig.update_yaxes(showticklabels=False, title=None, scaleanchor="x")
     return fig
+
+
+def selected_rows(points: list[dict[str, Any]]) -> list[int]:
+    """Row indices of the points a box/lasso selection returned (customdata[0] of the map's points).
+
+    The browser sends customdata as a list, or for WebGL traces as an object keyed "0", "1", …
+    """
+    rows = []
+    for point in points:
+        custom = point.get("customdata")
+        if isinstance(custom, dict):
+            custom = [custom[k] for k in sorted(custom, key=lambda k: int(k))] if custom else None
+        if isinstance(custom, list | tuple) and custom:
+            custom = custom[0]
+        if custom is None:
+            continue
+        try:
+            rows.append(int(custom))
+        except (TypeError, ValueError):
+            continue
+    return rows
 
 
 def gallery(images: np.ndarray, captions: list[str], columns: int = 12, scale: int = 2) -> np.ndarray:

@@ -78,7 +78,7 @@ domains = np.array(["source"] * len(xs) + ["target"] * len(xt))
 labels = np.concatenate([embedded.source.labels.numpy(), embedded.target.labels.numpy()])
 classes = embedded.source.classes
 
-map_col, metric_col = st.columns([3, 2], gap="large")
+map_col, metric_col = st.columns([1, 1], gap="large")
 with map_col:
     from da_core.reduce import available_engines, reduce  # noqa: E402
 
@@ -121,16 +121,24 @@ with metric_col:
     st.subheader("Gap metrics")
     analysis = _ui.memo("analysis", key, lambda p: measure_gap(embedded, seed, progress=p),
                         "Computing gap metrics (permutation test and bootstrap intervals)")
-    st.caption(f"Embedder `{analysis.embedder}` on {analysis.device}; {len(xs)} source × {len(xt)} target samples.")
+    where = "embeddings from the disk cache" if analysis.device == "cache" else f"on {analysis.device}"
+    st.caption(f"Embedder `{analysis.embedder}`, {where}; {len(xs)} source × {len(xt)} target samples.")
     rows = []
     for name, res in analysis.metrics.items():
-        rows.append({"metric": METRICS[name].label, "value": res.value, "same-domain baseline": res.baseline,
-                     "95% CI": f"[{res.ci[0]:.4g}, {res.ci[1]:.4g}]",
-                     "p-value": None if res.p_value is None else round(res.p_value, 4),
-                     "significant": "yes" if res.significant else "no"})
+        rows.append({"metric": METRICS[name].label, "value": res.value, "baseline": res.baseline,
+                     "95% CI": f"[{res.ci[0]:.3g}, {res.ci[1]:.3g}]",
+                     "p": "—" if res.p_value is None else f"{res.p_value:.2g}",
+                     "gap?": "yes" if res.significant else "no"})
     st.dataframe(pd.DataFrame(rows).set_index("metric"), width="stretch",
-                 column_config={"value": st.column_config.NumberColumn(format="%.4g"),
-                                "same-domain baseline": st.column_config.NumberColumn(format="%.4g")})
+                 column_config={
+                     "value": st.column_config.NumberColumn(format="%.3g", help="source vs target"),
+                     "baseline": st.column_config.NumberColumn(
+                         format="%.2g", help="the same metric between two random halves of the source"),
+                     "95% CI": st.column_config.TextColumn(help="bootstrap interval of the value"),
+                     "p": st.column_config.TextColumn(help="MMD² permutation-test p-value"),
+                     "gap?": st.column_config.TextColumn(help="significant: p < 0.05 for MMD², otherwise the interval "
+                                                              "lies above the baseline"),
+                 })
     mmd = analysis.metrics.get("mmd2")
     if mmd is not None:
         if mmd.significant:
@@ -148,12 +156,8 @@ with metric_col:
                     "'no shift' looks like at this sample size. The **95% CI** comes from a bootstrap.")
 
 # ------------------------------------------------------------------------------------------ selection
-selected = []
-if event is not None and getattr(event, "selection", None):
-    for point in event.selection.get("points", []):
-        custom = point.get("customdata")
-        if custom is not None:
-            selected.append(int(custom[0]))
+selected = viz.selected_rows(event.selection.get("points", [])) if event is not None and getattr(
+    event, "selection", None) else []
 if selected:
     st.subheader(f"Selection: {len(selected)} samples")
     idx = np.array(sorted(set(selected)))

@@ -57,3 +57,11 @@ def test_gallery_and_worst_classes() -> None:
     fig = viz.worst_classes_figure(rows, "mmd2")
     assert list(fig.data[0].y) == ["a", "b"]  # worst drawn at the top (last)
     assert list(viz.worst_classes_figure(rows, "target_acc").data[0].y) == ["a", "b"]
+
+
+def test_selected_rows_reads_list_and_object_customdata() -> None:
+    from da_core.viz import selected_rows
+
+    points = [{"customdata": [4, 1]}, {"customdata": {"0": 7, "1": 2}}, {"customdata": 9}, {"x": 1},
+              {"customdata": {"1": 3, "0": 11}}, {"customdata": ["bad"]}]
+    assert selected_rows(points) == [4, 7, 9, 11]
