@@ -16,7 +16,7 @@ from da_core.errors import DAError
 EXIT_USAGE = 2
 
 # Modules that add sub-commands: each defines ``register(sub)`` taking the argparse sub-parsers object.
-COMMAND_MODULES: tuple[str, ...] = ("da_core.augment.cli",)
+COMMAND_MODULES: tuple[str, ...] = ("da_core.augment.cli", "da_core.train.cli")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,227 @@
+"""Sub-commands ``train`` (one fine-tuning run) and ``sweep`` (augmentation strength x seeds).
+
+Runs land in the same history as the page's (``DA_DATA_DIR/runs.sqlite``).  Imports stay light: torch loads
+only when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from da_core.errors import DAError, SpecError
+
+
+def _number_list(kind: type, lo: float | None = None, hi: float | None = None) -> Any:
+    """An argparse type for comma-separated numbers (optionally within [lo, hi])."""
+
+    def parse(text: str) -> list[Any]:
+        values = []
+        for part in text.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            try:
+                value = kind(part)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {part!r}") from None
+            if (lo is not None and value < lo) or (hi is not None and value > hi):
+                bound = f"[{lo:g}, {hi:g}]" if lo is not None and hi is not None else f">= {lo:g}"
+                raise argparse.ArgumentTypeError(f"{part} is outside {bound}")
+            values.append(value)
+        if not values:
+            raise argparse.ArgumentTypeError("expected at least one number")
+        return values
+
+    return parse
+
+
+def _read_json(path: str, what: str) -> Any:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{what} {path}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"{what} {path}: not valid JSON ({exc})") from None
+
+
+def _config(args: argparse.Namespace) -> Any:
+    """The training config: the file's (or the defaults), then the command-line overrides."""
+    from da_core.train.config import TrainConfig
+
+    data: dict[str, Any] = {}
+    if args.config:
+        data = _read_json(args.config, "--config")
+        if not isinstance(data, dict):
+            raise SpecError(f"--config {args.config}: expected a JSON object")
+    overrides = {"source": args.source, "target": args.target, "epochs": args.epochs, "max_steps": args.max_steps,
+                 "seed": getattr(args, "seed", None), "device": args.device, "mode": args.mode,
+                 "target_labels_per_class": args.k, "batch_size": args.batch_size, "lr": getattr(args, "lr", None)}
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    if getattr(args, "dann", False):
+        data["dann"] = True
+    if getattr(args, "pipeline", None) and args.command == "train":
+        data["pipeline"] = _read_json(args.pipeline, "--pipeline")
+    if getattr(args, "strength", None) is not None:
+        data["strength"] = args.strength
+    try:
+        config = TrainConfig.from_dict(data)
+    except SpecError as exc:
+        where = f"--config {args.config}: " if args.config else ""
+        raise SpecError(f"{where}{exc}") from None
+    from da_core.data import resolve
+
+    resolve(config.source)  # a bad spec is a usage mistake: say so before any run is recorded
+    resolve(config.target)
+    return config
+
+
+def _progress(args: argparse.Namespace) -> Any:
+    from da_core.cli import stderr_progress
+
+    return None if args.json or not sys.stderr.isatty() and not args.progress else stderr_progress
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Run one fine-tuning run to the end and print its final metrics and per-epoch history."""
+    from da_core.cli import print_result
+    from da_core.train.jobs import execute_run
+    from da_core.train.store import get_store
+
+    config = _config(args)
+    store = get_store()
+    store.mark_interrupted()
+    run_id = store.create_run(config.to_dict(), "queued", origin="cli")
+    show = _progress(args)
+    total = {"n": 1}
+
+    def on_event(event: str, payload: dict[str, Any]) -> None:
+        if show is None:
+            return
+        if event == "start":
+            total["n"] = payload["total_steps"]
+            show(0.0, f"run #{run_id} on {payload['device']}")
+        elif event == "step" and (payload["step"] % 5 == 0 or payload["step"] == total["n"]):
+            show(min(payload["step"] / total["n"], 0.999), f"step {payload['step']}/{total['n']}  "
+                 f"loss {payload['train_loss']:.3f}")
+        elif event == "end":
+            show(1.0, f"run #{run_id} {payload['status']}")
+
+    try:
+        out = execute_run(config, store, run_id, extra_callbacks=[on_event])
+    except KeyboardInterrupt:
+        store.set_status(run_id, "stopped", "stopped from the command line (Ctrl+C)")
+        raise
+    if out.get("user_error"):  # e.g. a folder that does not exist: one line, exit 2 (the run stays as failed)
+        raise DAError(f"{out['message']} (run #{run_id} recorded as failed)")
+    final = out["final"] or {}
+    data = {"run_id": run_id, "status": out["status"], "message": out["message"], "final": final,
+            "history": out["history"], "seconds": round(out["seconds"], 3)}
+    lines = [f"run #{run_id} {out['status']} in {out['seconds']:.1f} s" + (f": {out['message']}" if out["message"]
+                                                                             else "")]
+    if out["history"]:
+        lines.append(f"{'epoch':>5} {'step':>6} {'train_loss':>11} {'source_acc':>11} {'target_acc':>11} {'lr':>10}")
+        for h in out["history"]:
+            lines.append(f"{h['epoch']:>5} {h['step']:>6} {h['train_loss']:>11.4f} {h['source_acc']:>11.4f} "
+                         f"{h['target_acc']:>11.4f} {h['lr']:>10.3g}")
+    if final.get("target_acc") is not None:
+        lines.append(f"final: source acc {final['source_acc']:.4f}, target acc {final['target_acc']:.4f} "
+                     f"(source-only baseline: {final['baseline_target_acc']:.4f})")
+    print_result(data, args.json, "\n".join(lines))
+    return 0 if out["status"] == "finished" else 1
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Train at every strength x seed (x learning rate) and print target accuracy, Diversity and the best strength."""
+    from da_core.cli import print_result
+    from da_core.train.store import get_store
+    from da_core.train.sweep import ROTATION_AFFINE, SweepSpec, run_sweep
+
+    base = _config(args)
+    pipeline = _read_json(args.pipeline, "--pipeline") if args.pipeline else ROTATION_AFFINE
+    spec = SweepSpec(base, pipeline, args.strengths, list(range(args.seeds)), args.lrs)
+    try:
+        spec.validate()
+    except SpecError as exc:
+        raise SpecError(f"--pipeline {args.pipeline}: {exc}" if args.pipeline and "pipeline" in str(exc) else
+                        str(exc)) from None
+    store = get_store()
+    store.mark_interrupted()
+    show = _progress(args)
+    runs = len(spec.grid())
+    sweep_id = store.create_sweep(spec.to_dict(), "queued", origin="cli")
+    try:
+        result = run_sweep(spec, store, sweep_id=sweep_id, origin="cli",
+                           on_run=(lambda rid, i, n, label: show(i / n, f"run {i + 1}/{n} (#{rid}) {label}"))
+                           if show else None)
+    except KeyboardInterrupt:
+        store.set_sweep_status(sweep_id, "stopped", "stopped from the command line (Ctrl+C)")
+        for run in store.list_runs(status=("queued", "running"), sweep_id=sweep_id):
+            store.set_status(run.id, "stopped", "stopped from the command line (Ctrl+C)")
+        raise
+    if show:
+        show(1.0, f"sweep #{sweep_id}: {runs} runs {result.status}")
+    data = result.to_dict()
+    lines = [f"sweep #{sweep_id} {result.status}: {runs} runs in {result.seconds:.1f} s"
+             + (f" ({result.message})" if result.message else "")]
+    lines.append(f"{'strength':>8} {'lr':>8} {'n':>3} {'target_acc':>11} {'95% interval':>17} {'source_acc':>11} "
+                 f"{'diversity':>10} {'affinity':>9}")
+    for row in result.summary:
+        interval = f"[{row['target_acc_low']:.3f}, {row['target_acc_high']:.3f}]"
+        lines.append(f"{row['strength']:>8.3g} {row['lr']:>8.2g} {row['n']:>3} {row['target_acc']:>11.4f} "
+                     f"{interval:>17} {_fmt(row['source_acc'])} {_fmt(row['diversity'], 10)} "
+                     f"{_fmt(row['affinity'], 9)}" + ("  <- best" if row.get("best") else ""))
+    if result.best_strength is not None:
+        lines.append(f"best strength: {result.best_strength:g}" + (f" (lr {result.best_lr:g})" if args.lrs else ""))
+    print_result(data, args.json, "\n".join(lines))
+    return 0 if result.status == "finished" and result.summary else 1
+
+
+def _fmt(value: float | None, width: int = 11) -> str:
+    return f"{'—':>{width}}" if value is None else f"{value:>{width}.4f}"
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    from da_core.cli import positive_int
+
+    p.add_argument("--source", default=None, help="source dataset spec (default: the config's, else printed digits)")
+    p.add_argument("--target", default=None, help="target dataset spec (default: the config's, else handwritten)")
+    p.add_argument("--config", metavar="C.json", help="training config (TrainConfig fields; others default)")
+    p.add_argument("--epochs", type=positive_int, default=None, help="override the config's epochs")
+    p.add_argument("--max-steps", type=positive_int, default=None, help="stop after this many steps")
+    p.add_argument("--mode", choices=("full", "linear"), default=None, help="full fine-tune or linear probe")
+    p.add_argument("--k", type=int, default=None, metavar="N",
+                   help="labelled target samples per class (0 = unsupervised adaptation)")
+    p.add_argument("--batch-size", type=positive_int, default=None)
+    p.add_argument("--dann", action="store_true", help="adversarial adaptation (gradient-reversal discriminator)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=None)
+    p.add_argument("--progress", action="store_true", help="show progress on stderr even when it is not a terminal")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def register(sub: Any) -> None:
+    """Add ``train`` and ``sweep`` to the ``python -m da_core`` parser."""
+    from da_core.cli import positive_int
+
+    p = sub.add_parser("train", help="one fine-tuning run (recorded in the run history)")
+    _add_common(p)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--pipeline", metavar="P.json", help="augment training batches with this pipeline")
+    p.add_argument("--strength", type=float, default=None, help="pipeline strength in [0, 1] (default: its own)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sweep", help="fine-tune at every augmentation strength x seed; target accuracy vs strength")
+    _add_common(p)
+    p.add_argument("--pipeline", metavar="P.json", help="pipeline JSON (default: rotation + translate + shear)")
+    p.add_argument("--strengths", type=_number_list(float, 0.0, 1.0), default=[0.0, 0.25, 0.5, 0.75, 1.0],
+                   help="comma-separated strengths in [0, 1] (0 is always added: the Diversity reference)")
+    p.add_argument("--seeds", type=positive_int, default=3, help="number of seeds (0..N-1)")
+    p.add_argument("--lrs", type=_number_list(float, 0.0, None), default=None,
+                   help="also sweep these learning rates (comma-separated)")
+    p.set_defaults(func=cmd_sweep)

@@ -1,0 +1,338 @@
+"""Background jobs: training runs and sweeps on worker threads, one compute slot at a time.
+
+The page submits a job and returns at once; a worker thread (which never calls streamlit) waits for the
+compute slot, runs the trainer, streams its metrics into memory (readable from any thread) and into the run
+store.  Jobs are owned by a session id, so two browser sessions each see their own live runs.  Stop ends a
+running job within one batch, or cancels a queued one.
+
+:func:`get_manager` returns the process-wide manager; creating it marks runs left active by a previous
+process as interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from da_core.errors import DAError
+from da_core.train.config import TrainConfig
+from da_core.train.store import RunStore, get_store
+
+log = logging.getLogger(__name__)
+
+FLUSH_SECONDS = 0.5
+STEP_METRICS = ("train_loss", "train_acc", "domain_loss", "dann_lambda", "lr", "throughput")
+EVAL_METRICS = ("source_acc", "target_acc")
+
+
+class ComputeSlot:
+    """A first-come-first-served semaphore: ``slots`` jobs compute at once, the rest wait in order."""
+
+    def __init__(self, slots: int = 1) -> None:
+        self.slots = slots
+        self._cond = threading.Condition()
+        self._waiting: list[str] = []
+        self._holders: list[str] = []
+
+    def acquire(self, key: str, cancelled: threading.Event, poll: float = 0.2) -> bool:
+        """Wait for a slot in arrival order; False when ``cancelled`` is set first."""
+        with self._cond:
+            self._waiting.append(key)
+            try:
+                while not (len(self._holders) < self.slots and self._waiting[0] == key):
+                    if cancelled.is_set():
+                        return False
+                    self._cond.wait(poll)
+                self._holders.append(key)
+                return True
+            finally:
+                self._waiting.remove(key)
+                self._cond.notify_all()
+
+    def release(self, key: str) -> None:
+        """Give the slot back."""
+        with self._cond:
+            if key in self._holders:
+                self._holders.remove(key)
+            self._cond.notify_all()
+
+    def position(self, key: str) -> int:
+        """How many jobs are ahead of a waiting one (running ones included); 0 when computing or unknown."""
+        with self._cond:
+            if key not in self._waiting:
+                return 0
+            return len(self._holders) + self._waiting.index(key)
+
+    @property
+    def busy(self) -> list[str]:
+        """Keys holding a slot now."""
+        with self._cond:
+            return list(self._holders)
+
+
+@dataclass
+class Job:
+    """A background run or sweep.  Read its state with :meth:`snapshot`; everything here is thread-safe."""
+
+    id: str
+    kind: str
+    session: str
+    config: dict[str, Any]
+    created: float = field(default_factory=time.time)
+    status: str = "queued"
+    message: str = ""
+    run_id: int | None = None
+    sweep_id: int | None = None
+    progress: float = 0.0
+    total_steps: int | None = None
+    final: dict[str, Any] | None = None
+    details: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    _rows: list[tuple[int, int, int, str, float]] = field(default_factory=list, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _done: threading.Event = field(default_factory=threading.Event, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _manager: JobManager | None = field(default=None, repr=False)
+
+    def stop(self) -> None:
+        """Ask the job to stop: a running trainer ends within one batch; a queued job never starts."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether Stop was pressed."""
+        return self._stop.is_set()
+
+    @property
+    def done(self) -> bool:
+        """Whether the worker has finished (any terminal status)."""
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job ends (True) or ``timeout`` passes (False)."""
+        return self._done.wait(timeout)
+
+    @property
+    def queue_position(self) -> int:
+        """0 unless queued; else how many runs are ahead of it for the compute slot."""
+        if self.status != "queued" or self._manager is None:
+            return 0
+        return self._manager.slot.position(self.id)
+
+    def metrics(self, run_id: int | None = None) -> pd.DataFrame:
+        """Live metrics as a long table (run_id, step, epoch, name, value), like ``RunStore.metrics``."""
+        with self._lock:
+            rows = [r for r in self._rows if run_id is None or r[0] == run_id]
+        frame = pd.DataFrame(rows, columns=["run_id", "step", "epoch", "name", "value"])
+        return frame.astype({"run_id": "int64", "step": "int64", "epoch": "int64", "value": "float64"})
+
+    def snapshot(self) -> dict[str, Any]:
+        """Status, progress, message, ids and results, copied under the lock."""
+        with self._lock:
+            return {"id": self.id, "kind": self.kind, "status": self.status, "message": self.message,
+                    "progress": self.progress, "run_id": self.run_id, "sweep_id": self.sweep_id,
+                    "queue_position": self.queue_position, "final": self.final, "details": self.details,
+                    "result": self.result, "info": dict(self.info), "created": self.created,
+                    "stopping": self.stopping}
+
+    # ---------------------------------------------------------------------- worker side
+
+    def _set(self, **changes: Any) -> None:
+        with self._lock:
+            for key, value in changes.items():
+                setattr(self, key, value)
+
+    def _add(self, run_id: int, step: int, epoch: int, values: dict[str, Any], names: tuple[str, ...]) -> list[Any]:
+        new = [(run_id, step, epoch, name, float(values[name])) for name in names
+               if values.get(name) is not None]
+        with self._lock:
+            self._rows.extend(new)
+        return [(s, e, n, v) for _, s, e, n, v in new]
+
+
+class _MetricSink:
+    """Trainer callback: keeps metrics on the job (live) and writes them to the store in batches."""
+
+    def __init__(self, job: Job, store: RunStore, run_id: int, progress: Callable[[float], None]) -> None:
+        self.job, self.store, self.run_id, self.progress = job, store, run_id, progress
+        self.pending: list[Any] = []
+        self.last_flush = time.perf_counter()
+        self.total = 1
+
+    def __call__(self, event: str, payload: dict[str, Any]) -> None:
+        if event == "start":
+            self.total = int(payload["total_steps"])
+            self.job._set(total_steps=self.total, info={k: payload[k] for k in ("device", "backbone", "sizes",
+                                                                                 "baseline", "affinity")})
+        elif event == "step":
+            self.pending += self.job._add(self.run_id, payload["step"], payload["epoch"], payload, STEP_METRICS)
+            self.progress(payload["step"] / self.total)
+        elif event == "eval":
+            self.pending += self.job._add(self.run_id, payload["step"], payload["epoch"], payload, EVAL_METRICS)
+        if event in ("eval", "epoch", "end") or time.perf_counter() - self.last_flush > FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.store.add_metrics(self.run_id, self.pending)
+            self.pending = []
+        self.last_flush = time.perf_counter()
+
+
+def execute_run(config: TrainConfig, store: RunStore, run_id: int, job: Job | None = None,
+                stop: threading.Event | None = None, progress: Callable[[float], None] | None = None,
+                extra_callbacks: list[Any] | None = None, data: Any = None) -> dict[str, Any]:
+    """Run one training config into an existing run row: status running -> finished/stopped/diverged/failed.
+
+    Used by the job workers, the sweep runner and the command line, so every run is recorded the same way.
+    Returns ``{"status", "message", "final", "history", "details", "seconds"}`` (plus ``user_error`` when a
+    :class:`DAError`, such as a bad dataset, failed it).
+    """
+    from da_core.train.trainer import Trainer
+
+    job = job or Job(uuid.uuid4().hex[:10], "train", "", config.to_dict())
+    sink = _MetricSink(job, store, run_id, progress or (lambda f: None))
+    store.set_status(run_id, "running")
+    t = time.perf_counter()
+    try:
+        trainer = Trainer(config, data, callbacks=[sink, *(extra_callbacks or [])], stop=stop or job._stop)
+        result = trainer.run()
+    except DAError as exc:
+        sink.flush()
+        store.set_status(run_id, "failed", str(exc))
+        return {"status": "failed", "message": str(exc), "final": None, "history": [], "details": None,
+                "seconds": time.perf_counter() - t, "user_error": True}
+    except Exception as exc:  # a bug or an environment problem: keep the run, say what happened
+        log.exception("training run %s failed", run_id)
+        sink.flush()
+        message = f"{type(exc).__name__}: {exc}"
+        store.set_status(run_id, "failed", message, details={"traceback": traceback.format_exc(limit=20)})
+        return {"status": "failed", "message": message, "final": None, "history": [], "details": None,
+                "seconds": time.perf_counter() - t}
+    sink.flush()
+    store.set_status(run_id, result.status, result.message, final=result.final, details=result.details)
+    return {"status": result.status, "message": result.message, "final": result.final, "history": result.history,
+            "details": result.details, "seconds": result.seconds}
+
+
+class JobManager:
+    """Owns the jobs of this process and the compute slot they share."""
+
+    def __init__(self, store: RunStore | None = None, slots: int = 1) -> None:
+        self.store = store or get_store()
+        self.slot = ComputeSlot(slots)
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+        self.interrupted_on_start = self.store.mark_interrupted()
+
+    # ------------------------------------------------------------------------------ submit
+
+    def submit(self, config: TrainConfig, session: str, origin: str = "page") -> Job:
+        """Queue a training run for ``session``; returns at once with the job (its run id is already stored)."""
+        config.validate()
+        job = Job(uuid.uuid4().hex[:10], "train", session, config.to_dict(), _manager=self)
+        job.run_id = self.store.create_run(job.config, "queued", origin=origin, session=session)
+        self._start(job, lambda: self._train(job, config))
+        return job
+
+    def submit_sweep(self, spec: Any, session: str, origin: str = "page") -> Job:
+        """Queue a sweep (:class:`da_core.train.sweep.SweepSpec`) for ``session``."""
+        spec.validate()
+        job = Job(uuid.uuid4().hex[:10], "sweep", session, spec.to_dict(), _manager=self)
+        job.sweep_id = self.store.create_sweep(job.config, "queued", origin=origin, session=session)
+        self._start(job, lambda: self._sweep(job, spec))
+        return job
+
+    def _start(self, job: Job, target: Callable[[], None]) -> None:
+        with self._lock:
+            self._jobs[job.id] = job
+        thread = threading.Thread(target=self._guard, args=(job, target), name=f"da-job-{job.id}", daemon=True)
+        thread.start()
+
+    def _guard(self, job: Job, target: Callable[[], None]) -> None:
+        try:
+            if not self.slot.acquire(job.id, job._stop):
+                job._set(status="stopped", message="stopped before it started")
+                if job.run_id is not None:
+                    self.store.set_status(job.run_id, "stopped", "stopped before it started")
+                if job.sweep_id is not None:
+                    self.store.set_sweep_status(job.sweep_id, "stopped", "stopped before it started")
+                return
+            try:
+                job._set(status="running")
+                target()
+            finally:
+                self.slot.release(job.id)
+        except Exception as exc:  # never let a worker die silently
+            log.exception("job %s crashed", job.id)
+            job._set(status="failed", message=f"{type(exc).__name__}: {exc}")
+        finally:
+            job._done.set()
+
+    # ------------------------------------------------------------------------------ workers
+
+    def _train(self, job: Job, config: TrainConfig) -> None:
+        assert job.run_id is not None
+        out = execute_run(config, self.store, job.run_id, job=job, progress=lambda f: job._set(progress=f))
+        job._set(status=out["status"], message=out["message"], final=out["final"], details=out["details"],
+                 result={"history": out["history"], "seconds": out["seconds"]},
+                 progress=1.0 if out["status"] == "finished" else job.progress)
+
+    def _sweep(self, job: Job, spec: Any) -> None:
+        from da_core.train.sweep import run_sweep
+
+        assert job.sweep_id is not None
+
+        def on_run(run_id: int, index: int, total: int, label: str) -> None:
+            job._set(run_id=run_id, message=f"run {index + 1} of {total}: {label}")
+
+        result = run_sweep(spec, self.store, sweep_id=job.sweep_id, stop=job._stop, job=job, on_run=on_run,
+                           progress=lambda f: job._set(progress=f))
+        job._set(status=result.status, message=result.message, result=result.to_dict(),
+                 progress=1.0 if result.status == "finished" else job.progress)
+
+    # ------------------------------------------------------------------------------- query
+
+    def get(self, job_id: str) -> Job | None:
+        """A job by id."""
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def jobs(self, session: str | None = None, active: bool | None = None) -> list[Job]:
+        """This process's jobs, newest first; only a session's when ``session`` is given."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+        if session is not None:
+            jobs = [j for j in jobs if j.session == session]
+        if active is not None:
+            jobs = [j for j in jobs if j.done != active]
+        return sorted(jobs, key=lambda j: j.created, reverse=True)
+
+    def forget(self, job_id: str) -> None:
+        """Drop a finished job from memory (its run stays in the store)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is not None and job.done:
+                del self._jobs[job_id]
+
+
+_MANAGER: JobManager | None = None
+_MANAGER_LOCK = threading.Lock()
+
+
+def get_manager() -> JobManager:
+    """The process-wide job manager over the default store (created on first use)."""
+    global _MANAGER
+    with _MANAGER_LOCK:
+        if _MANAGER is None or _MANAGER.store.path != get_store().path:
+            _MANAGER = JobManager(get_store())
+        return _MANAGER

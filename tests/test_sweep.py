@@ -1,0 +1,148 @@
+"""Sweeps: validation, Diversity against the strength-0 run, summaries with intervals, a real small sweep,
+figures, and the ``train``/``sweep`` commands."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from da_core.cli import main
+from da_core.errors import SpecError
+from da_core.train import figures
+from da_core.train.config import TrainConfig
+from da_core.train.store import RunStore, get_store
+from da_core.train.sweep import ROTATION_AFFINE, SweepSpec, add_diversity, run_sweep, summarize
+
+SMALL = {"source": "builtin:printed-digits?n=600", "target": "builtin:handwritten-digits?n=600",
+         "batch_size": 32, "device": "cpu"}
+
+
+def test_spec_adds_the_reference_strength_and_validates() -> None:
+    spec = SweepSpec(TrainConfig(), ROTATION_AFFINE, [1.0, 0.5, 0.5], [0, 1]).validate()
+    assert spec.strengths == [0.0, 0.5, 1.0]
+    assert len(spec.grid()) == 6 and spec.grid()[:3] == [(0.0, 0, spec.base.lr), (0.5, 0, spec.base.lr),
+                                                         (1.0, 0, spec.base.lr)]
+    again = SweepSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
+    assert again.to_dict() == spec.to_dict()
+    cfg = spec.config(0.5, 1, 1e-3, sweep_id=7)
+    assert cfg.pipeline == ROTATION_AFFINE and cfg.strength == 0.5 and cfg.seed == 1 and cfg.lr == 1e-3
+    for bad, field in (({"strengths": [1.5]}, "strengths[0]"), ({"seeds": []}, "seeds"),
+                       ({"lrs": [0]}, "lrs[0]"), ({"pipeline": {"ops": [{"name": "nope"}]}}, "pipeline")):
+        data = {**spec.to_dict(), **bad}
+        with pytest.raises(SpecError, match=field.replace("[", r"\[").replace("]", r"\]")):
+            SweepSpec.from_dict(data)
+
+
+def _row(strength: float, seed: int, acc: float, loss: float, lr: float = 0.01) -> dict[str, Any]:
+    return {"strength": strength, "seed": seed, "lr": lr, "target_acc": acc, "source_acc": 0.99,
+            "train_loss": loss, "affinity": 1.0 - strength / 2}
+
+
+def test_diversity_and_summary() -> None:
+    rows = [_row(0.0, 0, 0.70, 0.2), _row(0.5, 0, 0.80, 0.4), _row(1.0, 0, 0.60, 1.0),
+            _row(0.0, 1, 0.72, 0.25), _row(0.5, 1, 0.84, 0.5), _row(1.0, 1, 0.58, 1.5)]
+    add_diversity(rows)
+    assert [r["diversity"] for r in rows] == pytest.approx([1.0, 2.0, 5.0, 1.0, 2.0, 6.0])
+    summary, best_strength, best_lr = summarize(rows)
+    assert best_strength == 0.5 and best_lr == 0.01
+    mid = next(r for r in summary if r["strength"] == 0.5)
+    assert mid["n"] == 2 and mid["target_acc"] == pytest.approx(0.82) and mid["best"]
+    assert mid["target_acc_low"] < 0.82 < mid["target_acc_high"]
+    assert mid["diversity"] == pytest.approx(2.0) and mid["affinity"] == pytest.approx(0.75)
+    assert sum(r["best"] for r in summary) == 1
+
+
+def test_small_sweep_runs_through_the_store(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "runs.sqlite")
+    base = TrainConfig.from_dict({**SMALL, "max_steps": 4})
+    seen: list[int] = []
+    spec = SweepSpec(base, {"ops": [{"name": "rotation"}], "seed": 0}, [1.0], [0, 1])
+    result = run_sweep(spec, store, on_run=lambda run_id, i, n, label: seen.append(run_id))
+    assert result.status == "finished", result.message
+    assert len(result.results) == 4 and len(seen) == 4
+    assert {(r["strength"], r["seed"]) for r in result.results} == {(0.0, 0), (1.0, 0), (0.0, 1), (1.0, 1)}
+    for r in result.results:
+        assert r["status"] == "finished" and 0 <= r["target_acc"] <= 1
+        assert r["diversity"] == pytest.approx(1.0) if r["strength"] == 0 else r["diversity"] > 1.5
+        assert 0 <= r["affinity"] <= 1.0 + 1e-9
+    full = [r["affinity"] for r in result.results if r["strength"] == 1.0]
+    assert full[0] < 0.9  # rotating by up to 135° fools the source-only model
+    assert result.best_strength in (0.0, 1.0)
+    sweep = store.get_sweep(result.sweep_id)
+    assert sweep.status == "finished" and sweep.result["best_strength"] == result.best_strength
+    runs = store.list_runs(sweep_id=result.sweep_id)
+    assert sorted(r.id for r in runs) == sorted(seen) and all(r.status == "finished" for r in runs)
+    fig = figures.sweep_strength_figure(result.summary, result.results)
+    assert any(t.name == "best" for t in fig.data)
+    plane = figures.affinity_diversity_figure(result.summary)
+    assert len(plane.data[0].x) == 2
+
+
+def test_figures_from_metrics() -> None:
+    import pandas as pd
+
+    rows = [(1, s, 1, "train_loss", 2.0 / s) for s in range(1, 11)] + [(1, s, 1, "lr", 0.01) for s in range(1, 11)]
+    rows += [(1, 0, 0, "target_acc", 0.3), (1, 10, 1, "target_acc", 0.8), (2, 5, 1, "target_acc", 0.5)]
+    frame = pd.DataFrame(rows, columns=["run_id", "step", "epoch", "name", "value"])
+    figs = figures.live_figures(frame[frame["run_id"] == 1])
+    assert set(figs) == {"loss", "accuracy", "lr"}
+    smoothed = figs["loss"].data[1].y
+    assert smoothed[0] == pytest.approx(2.0) and smoothed[-1] < smoothed[0]
+    overlay = figures.overlay_figure(frame, "target_acc", {1: "first", 2: "second"})
+    assert [t.name for t in overlay.data] == ["first", "second"]
+    change = figures.per_class_change_figure([0.9, 0.5], [0.5, 0.6], ["a", "b"])
+    assert list(change.data[0].y) == pytest.approx([40.0, -10.0])
+    conf = figures.confusion_figure([[3, 1], [0, 4]], ["a", "b"])
+    assert conf.data[0].z[0][0] == pytest.approx(0.75)
+
+
+# ------------------------------------------------------------------------------------------- commands
+
+
+def test_train_command_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"max_steps": 4, "batch_size": 32, "device": "cpu", "seed": 3}))
+    code = main(["train", "--source", SMALL["source"], "--target", SMALL["target"], "--config", str(config),
+                 "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert set(out) >= {"run_id", "status", "final", "history", "seconds"}
+    assert out["status"] == "finished" and out["seconds"] > 0
+    assert set(out["final"]) >= {"source_acc", "target_acc", "train_loss"}
+    assert out["history"] and set(out["history"][0]) >= {"epoch", "step", "train_loss", "source_acc", "target_acc"}
+    run = get_store().get_run(out["run_id"])  # landed in the same history as the page's
+    assert run.origin == "cli" and run.status == "finished" and run.config["seed"] == 3
+
+
+def test_sweep_command_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    pipe = tmp_path / "p.json"
+    pipe.write_text(json.dumps({"ops": [{"name": "rotation"}, {"name": "shear"}]}))
+    code = main(["sweep", "--source", SMALL["source"], "--target", SMALL["target"], "--pipeline", str(pipe),
+                 "--strengths", "0.5", "--seeds", "1", "--max-steps", "3", "--batch-size", "32", "--device", "cpu",
+                 "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert [(r["strength"], r["seed"]) for r in out["results"]] == [(0.0, 0), (0.5, 0)]
+    for r in out["results"]:
+        assert set(r) >= {"strength", "seed", "target_acc", "source_acc", "diversity"}
+        assert math.isfinite(r["diversity"])
+    assert out["best_strength"] in (0.0, 0.5)
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["train", "--config", "/no/such.json"], "cannot read"),
+    (["train", "--source", "builtin:nope", "--max-steps", "1"], "unknown builtin dataset"),
+    (["sweep", "--strengths", "0,2"], "outside"),
+])
+def test_commands_report_mistakes_in_one_line(args: list[str], fragment: str, capsys: pytest.CaptureFixture[str],
+                                              tmp_path: Path) -> None:
+    try:
+        code = main(args)
+    except SystemExit as exc:  # argparse type errors exit from the parser
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
