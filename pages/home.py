@@ -31,4 +31,8 @@ trained on printed digits loses a large share of its accuracy on handwritten one
 )
 st.page_link("pages/datasets.py", label="Datasets: choose and compare the two domains", icon=":material/dataset:")
 st.page_link("pages/gap.py", label="Gap map: embeddings, UMAP and gap metrics", icon=":material/scatter_plot:")
-st.caption("The augmentation lab and training pages are being built; they appear in the sidebar as they land.")
+st.page_link("pages/train.py", label="Training: short fine-tuning runs with live charts (optionally DANN)",
+             icon=":material/model_training:")
+st.page_link("pages/runs.py", label="Runs: the history of every run, overlays, downloads and sweeps",
+             icon=":material/history:")
+st.caption("The augmentation lab is being built; it appears in the sidebar when it lands.")
