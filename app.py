@@ -15,6 +15,7 @@ PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/datasets.py", title="Datasets", icon=":material/dataset:"),
     st.Page("pages/gap.py", title="Gap map", icon=":material/scatter_plot:"),
+    st.Page("pages/augment.py", title="Augmentation lab", icon=":material/auto_fix_high:"),
     st.Page("pages/train.py", title="Training", icon=":material/model_training:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
 ]
