@@ -117,17 +117,17 @@ with edit_col:
                 lo, hi, step = (int(f.lo), int(f.hi), 1) if f.integer else (f.lo, f.hi, f.step)
                 _widget("slider", f.label, key, defaults[key], min_value=lo, max_value=hi, step=step,
                         format=f.number_format(), help=f.help)
-            o1, o2 = st.columns([1, 2], vertical_alignment="bottom")
-            own = _widget("toggle", "Own strength", f"{P}_{name}_own", False, o1,
-                          help="Use this strength for this op instead of the master s.")
-            _widget("slider", "strength of this op", f"{P}_{name}_strength", editor.DEFAULT_OWN_STRENGTH, o2,
-                    min_value=0.0, max_value=1.0, step=0.01, disabled=not own, label_visibility="collapsed")
-            b1, b2, b3, _ = st.columns([1, 1, 1, 3])
-            b1.button("↑", key=f"{P}_{name}_up", on_click=_move, args=(name, -1), disabled=i == 0,
-                      help="Run earlier")
-            b2.button("↓", key=f"{P}_{name}_down", on_click=_move, args=(name, 1), disabled=i == len(names) - 1,
-                      help="Run later")
-            b3.button("✕", key=f"{P}_{name}_remove", on_click=_move, args=(name, 0), help="Remove")
+            own = _widget("toggle", "Own strength (instead of s)", f"{P}_{name}_own", False,
+                          help="Use the strength below for this op instead of the master s.")
+            _widget("slider", "Own strength", f"{P}_{name}_strength", editor.DEFAULT_OWN_STRENGTH, min_value=0.0,
+                    max_value=1.0, step=0.01, disabled=not own, label_visibility="collapsed")
+            b1, b2, b3 = st.columns(3)
+            b1.button("", key=f"{P}_{name}_up", on_click=_move, args=(name, -1), disabled=i == 0,
+                      icon=":material/arrow_upward:", width="stretch", help="Run earlier")
+            b2.button("", key=f"{P}_{name}_down", on_click=_move, args=(name, 1), disabled=i == len(names) - 1,
+                      icon=":material/arrow_downward:", width="stretch", help="Run later")
+            b3.button("", key=f"{P}_{name}_remove", on_click=_move, args=(name, 0), icon=":material/delete:",
+                      width="stretch", help="Remove this op")
     with st.expander("Import a pipeline (JSON)", expanded=False):
         st.file_uploader("Pipeline JSON", type=["json"], key=f"{P}_upload", on_change=_restore_upload,
                          help="A file downloaded from this page or written by hand; restores every widget.")

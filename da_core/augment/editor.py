@@ -361,5 +361,5 @@ def sheet_picture(sheet: Sheet, target: torch.Tensor | None = None, diff: bool =
         x0 = highlight * (cell + pad)
         draw.rectangle([x0, header, x0 + cell + 2 * pad - 1, canvas.height - 1], outline=HIGHLIGHT, width=2)
     buf = io.BytesIO()
-    canvas.save(buf, format="PNG", optimize=False)
+    canvas.save(buf, format="PNG", compress_level=1)  # fast: this runs on every slider change
     return buf.getvalue()
