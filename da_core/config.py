@@ -4,6 +4,8 @@
 - ``DA_DATA_DIR`` (default ``~/.local/share/da-studio``): run history and checkpoints.
 - ``DA_DATA_ROOT`` (unset by default): when set, ``folder:`` and ``zip:`` paths must lie inside it.
 - ``DA_MAX_ARCHIVE_BYTES``, ``DA_MAX_ARCHIVE_FILES``, ``DA_MAX_IMAGE_PIXELS``: caps for archives and images.
+- ``DA_MAX_UPLOAD_BYTES``: largest archive the upload widget stores (default 200 MiB, as ``server.maxUploadSize``
+  in ``.streamlit/config.toml``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 DEFAULT_MAX_ARCHIVE_BYTES = 1 << 30  # 1 GiB uncompressed
 DEFAULT_MAX_ARCHIVE_FILES = 100_000
 DEFAULT_MAX_IMAGE_PIXELS = 40_000_000  # ~ 6300 x 6300
+DEFAULT_MAX_UPLOAD_BYTES = 200 << 20  # 200 MiB, the same as server.maxUploadSize in .streamlit/config.toml
 
 
 def _env_path(name: str, default: Path) -> Path:
@@ -71,3 +74,8 @@ def max_archive_files() -> int:
 def max_image_pixels() -> int:
     """Largest width x height an image may declare before it is decoded (decompression-bomb guard)."""
     return _env_int("DA_MAX_IMAGE_PIXELS", DEFAULT_MAX_IMAGE_PIXELS)
+
+
+def max_upload_bytes() -> int:
+    """Largest uploaded archive that is stored (the browser's own limit may be set higher)."""
+    return _env_int("DA_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES)

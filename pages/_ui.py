@@ -3,7 +3,6 @@ and widgets built from registry metadata.  No numerical work here: that lives in
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -193,7 +192,12 @@ def spec_builder(role: str, shared: dict[str, Any]) -> str | None:
         if upload is None:
             st.info("Upload a ZIP with one folder per class (size capped by the server).")
             return None
-        spec, src_params = DatasetSpec("zip", _save_upload(upload.getvalue()), {}), {"n", "seed", "size"}
+        try:
+            stored = _save_upload(upload.getvalue())
+        except DAError as exc:
+            st.error(str(exc))
+            return None
+        spec, src_params = DatasetSpec("zip", stored, {}), {"n", "seed", "size"}
     else:
         remember(f"{role}_spec_text", current)
         text = st.text_input("Spec", key=f"{role}_spec_text",
@@ -213,13 +217,7 @@ def spec_builder(role: str, shared: dict[str, Any]) -> str | None:
 
 
 def _save_upload(data: bytes) -> str:
-    """Store an uploaded archive under the cache (content-addressed) and return its path."""
-    from da_core import config
+    """Store an uploaded archive under the cache (size-capped, content-addressed) and return its path."""
+    from da_core.data.files import save_upload
 
-    digest = hashlib.blake2b(data, digest_size=12).hexdigest()
-    path = config.uploads_dir() / f"{digest}.zip"
-    if not path.exists():
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    return str(path)
+    return str(save_upload(data))

@@ -10,7 +10,8 @@ Safety (see "Bad input and faults" in the design):
 
 - With ``DA_DATA_ROOT`` set, the real path (symlinks resolved) must lie inside it (``zip:`` may also name an
   uploaded archive); relative paths are taken relative to it.  Inside a folder, a symlink leading outside
-  the root is skipped and reported.
+  the root is skipped and reported.  Only regular files are read: a pipe, device or socket inside a folder
+  is skipped and reported (it could block or never end), and ``zip:`` must name a regular file.
 - Zips are read in memory, never extracted.  Before any entry is read the whole archive is refused when an
   entry name is absolute (``/x``, ``\\x``, ``C:x``) or has a ``..`` component, when an entry is a symbolic
   link, or when the entry count or total declared uncompressed size passes the caps.  No entry is read past
@@ -117,6 +118,8 @@ def load_zip(spec: DatasetSpec, progress: Progress) -> Dataset:
         raise DatasetError(f"zip archive {spec.body!r} does not exist")
     if path.is_dir():
         raise DatasetError(f"{spec.body!r} is a folder, not a zip archive (use folder: for folders)")
+    if not path.is_file():  # a device or pipe (/dev/zero, a FIFO) would be read forever
+        raise DatasetError(f"{spec.body!r} is not a regular file, so not a zip archive")
     label = f"zip archive {spec.body!r}"
     try:
         zf = zipfile.ZipFile(path)
@@ -146,6 +149,27 @@ def load_zip(spec: DatasetSpec, progress: Progress) -> Dataset:
         return _decode_items(items, classes, spec, progress, report, read)
 
 
+def save_upload(data: bytes) -> Path:
+    """Store an uploaded archive under the cache (content-addressed) and return its path.
+
+    An upload larger than ``DA_MAX_UPLOAD_BYTES`` is refused with a :class:`SecurityError` and nothing is
+    written; the file appears whole or not at all (written to a temporary name, then renamed).
+    """
+    import hashlib
+
+    cap = config.max_upload_bytes()
+    if len(data) > cap:
+        raise SecurityError(f"upload refused: {len(data):,} bytes is over the cap of {cap:,} bytes "
+                            "(DA_MAX_UPLOAD_BYTES); nothing was stored")
+    digest = hashlib.blake2b(data, digest_size=12).hexdigest()
+    path = config.uploads_dir() / f"{digest}.zip"
+    if not path.exists():
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return path
+
+
 # ---------------------------------------------------------------------------------------- path rules
 
 
@@ -154,20 +178,32 @@ def _inside(path: Path, root: Path) -> bool:
 
 
 def checked_path(body: str, what: str, allow_uploads: bool) -> Path:
-    """The real path a spec names; a :class:`SecurityError` when it lies outside ``DA_DATA_ROOT``."""
-    path = Path(body).expanduser()
+    """The real path a spec names; a :class:`SecurityError` when it lies outside ``DA_DATA_ROOT``.
+
+    A path the system cannot use (a NUL or unencodable character, ``~user`` for an unknown user, a name
+    too long) is a :class:`DatasetError`; a path that does not exist is returned for the loader to report.
+    """
     root = config.data_root()
-    if root is not None and not path.is_absolute():
-        path = root / path
-    real = Path(os.path.realpath(path))
-    if root is None:
-        return real
-    allowed = [root]
-    if allow_uploads:
-        allowed.append(Path(os.path.realpath(config.uploads_dir())))
-    if not any(_inside(real, a) for a in allowed):
-        shown = f"{body!r}" + (f" (resolves to {real})" if str(real) != body else "")
-        raise SecurityError(f"{what} {shown} is outside DA_DATA_ROOT={root}; only paths inside it are read")
+    try:
+        path = Path(body).expanduser()
+        if root is not None and not path.is_absolute():
+            path = root / path
+        real = Path(os.path.realpath(path))
+    except (ValueError, RuntimeError) as err:  # NUL byte, lone surrogate, unknown ~user
+        raise DatasetError(f"{what} {body!r} is not a usable path ({err})") from None
+    if root is not None:
+        allowed = [root]
+        if allow_uploads:
+            allowed.append(Path(os.path.realpath(config.uploads_dir())))
+        if not any(_inside(real, a) for a in allowed):
+            shown = f"{body!r}" + (f" (resolves to {real})" if str(real) != body else "")
+            raise SecurityError(f"{what} {shown} is outside DA_DATA_ROOT={root}; only paths inside it are read")
+    try:
+        real.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    except OSError as err:  # name too long, permission denied, ...
+        raise DatasetError(f"{what} {body!r} cannot be used: {err.strerror or err}") from None
     return real
 
 
@@ -220,6 +256,8 @@ def _scan_folder(root: Path, allowed: Path | None, report: LoadReport) -> list[t
             if is_dir:
                 seen.add(os.path.realpath(entry.path))
                 stack.append((Path(entry.path), path + "/"))
+            elif not entry.is_file():  # a pipe would block the loader, a device never end
+                report.skip(path, "not a regular file (a device, pipe or socket)")
             else:
                 found.append((path, Path(entry.path)))
     return found

@@ -91,13 +91,24 @@ class DatasetSpec:
 
     def __str__(self) -> str:
         opts = "&".join(f"{k}={_fmt(v)}" for k, v in sorted(self.options.items()))
-        return f"{self.scheme}:{self.body}" + (f"?{opts}" if opts else "")
+        return f"{self.scheme}:{_fmt_body(self.body)}" + (f"?{opts}" if opts else "")
 
 
 def _fmt(value: Any) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
     return quote(str(value), safe="/:.-_~")
+
+
+def _fmt_body(body: str) -> str:
+    """The body as written in a spec string so that it parses back unchanged: ``%`` and ``?`` escaped, and
+    whitespace at either end (which parsing strips); anything else stays readable (``/data/my set``)."""
+    text = body.replace("%", "%25").replace("?", "%3F")
+    core = text.strip()
+    if not core:
+        return quote(text)
+    lead, trail = len(text) - len(text.lstrip()), len(text) - len(text.rstrip())
+    return quote(text[:lead]) + core + quote(text[len(text) - trail:])
 
 
 def parse_spec(text: str | DatasetSpec) -> DatasetSpec:
