@@ -172,11 +172,12 @@ def preview(pipeline: Pipeline) -> None:
                    format_func=lambda m: {"strengths": "Strengths 0 → 1", "draws": f"5 draws at s = {s:.2f}"}[m],
                    help="Strengths: the same random draw at growing s, yours framed. Draws: five different "
                         "random draws at your s.") or "strengths"
-    diff = _widget("toggle", "Difference to the original", f"{P}_diff", False, c2,
-                   help="Show |augmented − original| per pixel: bright means changed.")
+    diff = _widget("toggle", "Difference", f"{P}_diff", False, c2,
+                   help="Show |augmented − original| per pixel: bright means changed (the target column stays as is).")
     d1, d2, d3 = st.columns([4, 2, 3], vertical_alignment="bottom")
     pick = _widget("segmented_control", "Samples", f"{P}_pick", "drawn", d1, options=["drawn", "by index"],
-                   format_func=lambda p: {"drawn": "Drawn with the seed", "by index": "By index"}[p]) or "drawn"
+                   format_func=lambda p: {"drawn": "Seeded draw", "by index": "By index"}[p],
+                   help="Seeded draw: source samples spread over the classes, drawn with the seed.") or "drawn"
     n_rows = int(_widget("number_input", "Rows", f"{P}_rows", 8, d2, min_value=1, max_value=16, step=1,
                          disabled=pick == "by index"))
     indices = None
@@ -254,7 +255,11 @@ from da_core import viz  # noqa: E402
 from da_core.augment.measure import measure_over_augmentation, self_test  # noqa: E402
 from da_core.embed import list_embedders  # noqa: E402
 
-GRIDS = {"5 points: 0, 0.25, …, 1": DEFAULT_STRENGTHS, "11 points: 0, 0.1, …, 1": tuple(i / 10 for i in range(11))}
+GRIDS = {  # s² mapping: most of what matters happens below s = 0.5, so the default grid is finer there
+    "8 points, fine below 0.5": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0),
+    "5 points: 0, 0.25, …, 1": DEFAULT_STRENGTHS,
+    "11 points: 0, 0.1, …, 1": tuple(i / 10 for i in range(11)),
+}
 embedders = [info.id for info, why in list_embedders() if why is None and not info.id.startswith("hf")]
 m1, m2, m3, m4 = st.columns([2, 2, 2, 1], vertical_alignment="bottom")
 embedder = _widget("selectbox", "Embedder", f"{P}_embedder", "digits-cnn", m1, options=embedders,
