@@ -24,15 +24,18 @@ st.navigation(PAGES).run()
 
 
 @st.cache_resource(show_spinner=False)
-def _warm_up_maps() -> bool:
-    """Once per server process: fit a tiny UMAP in a background thread so the first real map is fast."""
+def _warm_up() -> bool:
+    """Once per server process, in background threads: fit a tiny UMAP and draw a tiny augmentation preview,
+    so the first real map and the first preview are fast."""
     import os
 
     if os.environ.get("DA_WARM_UP", "1") != "0":
+        from da_core.augment import preview
         from da_core.reduce import warm_up
 
         warm_up()
+        preview.warm_up()
     return True
 
 
-_warm_up_maps()
+_warm_up()

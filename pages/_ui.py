@@ -18,6 +18,9 @@ ROLES = ("source", "target")
 # ----------------------------------------------------------------------------------- session state
 
 
+_ROUTED = False
+
+
 def _route_through_app() -> None:
     """Send a deep link that arrives first after a server start through ``app.py``.
 
@@ -30,9 +33,12 @@ def _route_through_app() -> None:
         from streamlit.runtime.pages_manager import PagesManager
     except ImportError:  # pragma: no cover - internal module moved
         return
+    global _ROUTED
     if getattr(PagesManager, "uses_pages_directory", False):
         PagesManager.uses_pages_directory = False
-        st.rerun()
+        if not _ROUTED:  # once per process is enough (AppTest resets the flag before every run)
+            _ROUTED = True
+            st.rerun()
 
 
 def init_state() -> None:

@@ -184,3 +184,26 @@ def sheet_png(sheet: Sheet, target: torch.Tensor | None = None, diff: bool = Fal
     buf = io.BytesIO()
     canvas.save(buf, format="PNG")
     return buf.getvalue()
+
+
+def warm_up() -> Any:
+    """Start a daemon thread that draws a tiny contact sheet, so the first real preview is fast.
+
+    The first torchvision v2 call in a process costs seconds (imports, kernel registration); the app
+    pays it in the background at start-up.  Errors are ignored: the preview will simply be slower.
+    """
+    import threading
+
+    def body() -> None:
+        try:
+            import torch
+
+            from da_core.augment.pipeline import default_pipeline
+
+            contact_sheet(default_pipeline(), torch.zeros(2, 1, 28, 28, dtype=torch.uint8))
+        except Exception:  # noqa: BLE001 - a warm-up must never break the app
+            pass
+
+    thread = threading.Thread(target=body, name="augment-warm-up", daemon=True)
+    thread.start()
+    return thread

@@ -47,7 +47,13 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90.0) -> No
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a Streamlit server running app.py (started once for the e2e session)."""
+    """Base URL of a Streamlit server running app.py (started once for the e2e session).
+
+    ``DA_E2E_URL`` points the suite at a server that is already running (handy while writing tests).
+    """
+    if os.environ.get("DA_E2E_URL"):
+        yield os.environ["DA_E2E_URL"].rstrip("/")
+        return
     port = _free_port()
     env = dict(os.environ)
     base = tmp_path_factory.mktemp("e2e-server")
@@ -118,13 +124,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def wait_idle(page: object, timeout: float = 180.0) -> None:
-    """Wait until Streamlit has finished running the script (its 'running' indicator is gone)."""
-    page.wait_for_timeout(300)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"] button') && "
-        "!document.querySelector('[data-testid=\"stStatusWidget\"] img[alt=\"Running...\"]') && "
-        "document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state') !== 'running'",
-        timeout=timeout * 1000)
+    """Wait until Streamlit has run the script: not running, not initial, no loading skeletons, twice in a row."""
+    script = """() => {
+        const app = document.querySelector('[data-testid="stApp"]');
+        const state = app && app.getAttribute('data-test-script-state');
+        return !!state && state !== 'running' && state !== 'initial' &&
+            !document.querySelector('[data-testid="stSkeleton"], [data-testid="stAppSkeleton"]'); }"""
+    for _ in range(2):
+        page.wait_for_timeout(400)
+        page.wait_for_function(script, timeout=timeout * 1000)
 
 
 def no_exception(page: object) -> None:
