@@ -124,7 +124,7 @@ def embed(ds: Dataset, embedder: str | Embedder = DEFAULT_EMBEDDER, device: str 
             vectors = np.load(path, allow_pickle=False)
             if len(vectors) == len(ds):
                 return EmbedResult(vectors, emb.info.id, "cache", time.perf_counter() - start, True)
-        except (OSError, ValueError):
+        except Exception:  # a damaged cache file (empty, truncated, pickled, 0-d) is recomputed, never fatal
             pass
     dev = pick_device(device)
     model = _loaded_model(emb, dev, progress)

@@ -213,8 +213,12 @@ class TorchvisionEmbedder(Embedder):
                 raise EmbedderUnavailable(f"{self.info.id}: download failed ({exc}); copy {path.name} to "
                                           f"{path.parent} instead") from None
         model = get_model(self.arch, weights=None)
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            model.load_state_dict(state)
+        except Exception as exc:  # refused by weights_only (pickled objects), damaged, or another model's weights
+            raise EmbedderUnavailable(f"{self.info.id}: cannot load {path} ({_first_line(exc)}); replace it with "
+                                      "torchvision's weights file") from None
         return _strip_head(model).to(device).eval()
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
@@ -287,8 +291,8 @@ class HFEmbedder(Embedder):
             self._processor = AutoImageProcessor.from_pretrained(source, local_files_only=self._local(),
                                                                  trust_remote_code=False)
             model = AutoModel.from_pretrained(source, local_files_only=self._local(), trust_remote_code=False)
-        except (OSError, ValueError) as exc:
-            raise EmbedderUnavailable(f"{self.info.id}: cannot load ({exc})") from None
+        except Exception as exc:  # OSError, ValueError (remote code refused), UnpicklingError (weights_only), ...
+            raise EmbedderUnavailable(f"{self.info.id}: cannot load ({_first_line(exc)})") from None
 
         class Pooled(nn.Module):
             def __init__(self, inner: nn.Module) -> None:
@@ -329,6 +333,16 @@ class HFEmbedder(Embedder):
 
     def batch_size(self, device: torch.device) -> int:
         return 256 if device.type == "cuda" else 32
+
+
+def _first_line(exc: BaseException) -> str:
+    """Why a weights file was not loaded, in one line (torch's unpickling errors run to many lines)."""
+    import pickle
+
+    if isinstance(exc, pickle.UnpicklingError):
+        return "refused: it holds pickled Python objects, and only tensors are ever loaded (weights_only=True)"
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__
 
 
 # ----------------------------------------------------------------------------------------- registry
