@@ -29,6 +29,7 @@ from da_core.train.store import RunStore, get_store
 log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 0.5
+KEEP_FINISHED = 32  # finished jobs kept in memory (with their live metrics) per process
 STEP_METRICS = ("train_loss", "train_acc", "domain_loss", "dann_lambda", "lr", "throughput")
 EVAL_METRICS = ("source_acc", "target_acc")
 
@@ -255,6 +256,9 @@ class JobManager:
     def _start(self, job: Job, target: Callable[[], None]) -> None:
         with self._lock:
             self._jobs[job.id] = job
+            done = sorted((j for j in self._jobs.values() if j.done), key=lambda j: j.created)
+            for old in done[:max(0, len(done) - KEEP_FINISHED)]:  # their runs stay in the store
+                del self._jobs[old.id]
         thread = threading.Thread(target=self._guard, args=(job, target), name=f"da-job-{job.id}", daemon=True)
         thread.start()
 
