@@ -244,7 +244,7 @@ if job is not None and job.done:
         m3.metric("Final training loss", f"{final['train_loss']:.3f}" if final.get("train_loss") is not None else "—")
         m4.metric("Time", f"{final['seconds']:.1f} s",
                   f"{final['samples_per_s']:.0f} samples/s" if final.get("samples_per_s") else None,
-                  delta_color="off")
+                  delta_color="off", delta_arrow="off")
         if "confusion" in details:
             c1, c2 = st.columns(2)
             c1.plotly_chart(figures.confusion_figure(details["confusion"], details["classes"]), key="res_confusion",

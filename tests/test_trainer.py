@@ -129,7 +129,11 @@ def test_default_run_learns_the_target_and_loss_decreases() -> None:
     assert len(result.history) == 2 and result.history[-1]["step"] == final["steps"]
     assert rec.of("start")[0]["baseline"]["target_acc"] == pytest.approx(final["baseline_target_acc"])
     evals = rec.of("eval")
-    assert [e["step"] for e in evals][0] == 0 and evals[-1]["target_acc"] == pytest.approx(final["target_acc"])
+    per_epoch = final["steps"] // 2
+    # the baseline, then evals_per_epoch = 2 evaluations in each epoch (half-way and at its end)
+    assert [e["step"] for e in evals] == [0, round(per_epoch / 2), per_epoch, per_epoch + round(per_epoch / 2),
+                                          2 * per_epoch]
+    assert evals[-1]["target_acc"] == pytest.approx(final["target_acc"])
     assert len(result.details["confusion"]) == 10 and sum(map(sum, result.details["confusion"])) > 250
 
     rec = Recorder()

@@ -36,7 +36,8 @@ class TrainConfig:
     source dataset choose or weight samples; held-out samples are never trained on), plus
     ``target_labels_per_class`` labelled target samples per class (0 = unsupervised adaptation) that make up
     ``target_share`` of each batch.  ``source_eval_fraction``/``target_eval_fraction`` are held out (split
-    with ``split_seed``, so every seed of a sweep is scored on the same samples).
+    with ``split_seed``, so every seed of a sweep is scored on the same samples) and scored
+    ``evals_per_epoch`` times per epoch (and before training: the source-only baseline).
 
     Augmentation: ``pipeline`` (a pipeline dict, see :mod:`da_core.augment`) applied on the fly to each
     labelled training batch, on the training device, at ``strength`` (None: the pipeline's own strength).
@@ -71,7 +72,7 @@ class TrainConfig:
     dann_weight: float = 1.0
     pipeline: dict[str, Any] | None = None
     strength: float | None = None
-    eval_every: int | None = None
+    evals_per_epoch: int = 2
     device: str = "auto"
     name: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -145,7 +146,7 @@ class TrainConfig:
         _boolean(self, "dann")
         _number(self, "dann_weight", 0.0, 100.0)
         _number(self, "strength", 0.0, 1.0, optional=True)
-        _integer(self, "eval_every", 1, None, optional=True)
+        _integer(self, "evals_per_epoch", 1, 1000)
         if not isinstance(self.name, str):
             raise SpecError(f"name: expected a string, got {self.name!r}")
         if not isinstance(self.extra, dict):

@@ -44,7 +44,7 @@ def smooth(values: Sequence[float], weight: float = 0.8) -> np.ndarray:
 
 def _layout(fig: go.Figure, title: str, y_title: str, height: int = 300) -> go.Figure:
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10), xaxis_title="step",
-                      yaxis_title=y_title, legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
+                      yaxis_title=y_title, legend=dict(orientation="h", yanchor="top", y=-0.25, x=0),
                       hovermode="x unified")
     return fig
 
@@ -89,8 +89,8 @@ def lr_figure(frame: pd.DataFrame, title: str = "Learning rate") -> go.Figure:
     import plotly.graph_objects as go
 
     part = _series(frame, "lr")
-    fig = go.Figure(go.Scatter(x=part["step"], y=part["value"], mode="lines", name="learning rate",
-                               line=dict(color=PALETTE[2], width=2)))
+    fig = go.Figure(go.Scatter(x=part["step"], y=part["value"], mode="lines", name="learning rate (head)",
+                               line=dict(color=PALETTE[2], width=2), showlegend=True))
     fig.update_yaxes(exponentformat="e", rangemode="tozero")
     return _layout(fig, title, "learning rate")
 
@@ -136,8 +136,8 @@ def confusion_figure(confusion: Sequence[Sequence[int]], classes: Sequence[str],
 
 
 def per_class_change_figure(per_class: Sequence[float | None], baseline: Sequence[float | None],
-                            classes: Sequence[str], title: str = "Target accuracy per class: change against the "
-                                                                 "source-only baseline") -> go.Figure:
+                            classes: Sequence[str], title: str = "Per-class target accuracy vs source-only"
+                            ) -> go.Figure:
     """Bars of the per-class target-accuracy change in points (green up, red down), baseline and final in hover."""
     import plotly.graph_objects as go
 

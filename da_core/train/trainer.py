@@ -425,6 +425,9 @@ class Trainer:
         eval_before = eval_seconds
         t_train = time.perf_counter()
         for epoch in range(1, epochs + 1):
+            start_step = step
+            mid_epoch_evals = {start_step + round(i * steps_per_epoch / cfg.evals_per_epoch)
+                               for i in range(1, cfg.evals_per_epoch)} - {start_step, start_step + steps_per_epoch}
             epoch_losses, epoch_domain, epoch_correct, epoch_seen = [], [], 0, 0
             t_epoch = time.perf_counter()
             if probs is None:
@@ -490,7 +493,7 @@ class Trainer:
                     payload["domain_loss"] = epoch_domain[-1]
                     payload["dann_lambda"] = lam
                 self._emit("step", payload)
-                if cfg.eval_every and step % cfg.eval_every == 0 and step % steps_per_epoch != 0 and step < total:
+                if step in mid_epoch_evals and step < total:
                     t_eval = time.perf_counter()
                     last = self._eval(sev_x, sev_y, tev_x, tev_y, step, epoch)
                     last_eval_step = step
