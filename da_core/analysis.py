@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from da_core.data import Dataset
+from da_core.data import Dataset, stratified_split
 from da_core.data.registry import stratified_subset
 
 Progress = Any
@@ -26,7 +26,7 @@ class GapAnalysis:
     xt: np.ndarray
     metrics: dict[str, Any]
     per_class: list[dict[str, Any]]
-    probe: dict[str, float]
+    probe: dict[str, float | None]
     seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -50,21 +50,24 @@ def cap(ds: Dataset, max_samples: int | None, seed: int = 0) -> Dataset:
     return ds.subset(stratified_subset(ds.labels.numpy(), max_samples, seed))
 
 
+def fmt_acc(value: float | None) -> str:
+    """An accuracy for a sentence or a table: three decimals, or "n/a" when it could not be measured."""
+    return "n/a" if value is None or value != value else f"{value:.3f}"
+
+
 def linear_probe(xs: np.ndarray, ys: np.ndarray, xt: np.ndarray, yt: np.ndarray, n_classes: int,
-                 seed: int = 0) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+                 seed: int = 0) -> tuple[dict[str, float | None], np.ndarray, np.ndarray]:
     """Train logistic regression on source embeddings (the "source-trained model").
 
     Returns overall accuracies (held-out source, target), per-class target accuracy and per-class
-    held-out source accuracy (NaN where a class has no sample).
+    held-out source accuracy (NaN where a class has no sample).  With a class too small to hold a sample out,
+    the held-out source accuracy covers the other classes (None when nothing could be held out).
     """
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import train_test_split
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    counts = np.bincount(ys, minlength=n_classes)
-    stratify = ys if counts[counts > 0].min() >= 2 else None
-    tr, te = train_test_split(np.arange(len(ys)), test_size=0.25, random_state=seed, stratify=stratify)
+    tr, te = stratified_split(ys, 0.25, seed)  # every class keeps a training sample, however small
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
     model.fit(xs[tr], ys[tr])
     pred_s, pred_t = model.predict(xs[te]), model.predict(xt)
@@ -77,7 +80,8 @@ def linear_probe(xs: np.ndarray, ys: np.ndarray, xt: np.ndarray, yt: np.ndarray,
                 out[c] = float((pred[mask] == c).mean())
         return out
 
-    overall = {"source_acc": float((pred_s == ys[te]).mean()), "target_acc": float((pred_t == yt).mean())}
+    overall = {"source_acc": float((pred_s == ys[te]).mean()) if len(te) else None,
+               "target_acc": float((pred_t == yt).mean()) if len(yt) else None}
     return overall, per_class(pred_t, yt), per_class(pred_s, ys[te])
 
 

@@ -25,11 +25,12 @@ if pair is None:
     st.stop()
 source, target, alignment = pair
 
-from da_core.augment import Pipeline, default_pipeline, editor, get_op  # noqa: E402  (after the pair: errors first)
-from da_core.augment.preview import DEFAULT_STRENGTHS, contact_sheet  # noqa: E402
+from da_core.augment import Context, Pipeline, default_pipeline, editor, get_op  # noqa: E402  (after the pair)
+from da_core.augment.preview import DEFAULT_STRENGTHS, contact_sheet, sheet_png  # noqa: E402
 from da_core.errors import DAError  # noqa: E402
 
 P = editor.PREFIX
+CONTEXT = Context.of(source)  # ops fit their values to this image size (elastic's σ on small images)
 memory = st.session_state["_widget_memory"]
 if f"{P}_ops" not in memory and f"{P}_ops" not in st.session_state:  # first visit: the default pipeline
     for k, v in editor.widget_state(default_pipeline())[0].items():
@@ -156,10 +157,10 @@ def preview(pipeline: Pipeline) -> None:
                       step=0.01, help="One knob for the whole pipeline: 0 is the identity, 1 the widest ranges. "
                                       "Ranges grow with s² so the useful low end gets more of the slider."))
     pipe = Pipeline(pipeline.ops, s, pipeline.seed)
-    st.info(f"**At s = {s:.2f}:** {pipe.describe(s)}")
+    st.info(f"**At s = {s:.2f}:** {pipe.describe(s, CONTEXT)}")
     if not pipe.ops:
         return
-    st.dataframe(pd.DataFrame(editor.concrete_rows(pipe, s)), hide_index=True, width="stretch",
+    st.dataframe(pd.DataFrame(editor.concrete_rows(pipe, s, CONTEXT)), hide_index=True, width="stretch",
                  column_order=["op", "strength", "p", "means"],
                  column_config={"op": st.column_config.TextColumn(width="medium"),
                                 "strength": st.column_config.TextColumn("s", width="small",
@@ -201,7 +202,7 @@ def preview(pipeline: Pipeline) -> None:
     if mode == "strengths":
         mine = min(range(len(sheet.strengths)), key=lambda j: abs(sheet.strengths[j] - s))
         sheet.columns[mine] = f"s = {s:.2f}"
-    png = editor.sheet_picture(sheet, rows.target_images, diff=diff, highlight=mine)
+    png = sheet_png(sheet, rows.target_images, diff=diff, highlight=mine)
     st.image(png, output_format="PNG",
              caption=f"Rows: source samples {', '.join(f'#{i}' for i in rows.index)} (classes "
                      f"{', '.join(source.classes[c] for c in rows.labels.tolist())}). Right: a target sample of the "
@@ -228,7 +229,7 @@ def preview(pipeline: Pipeline) -> None:
     e1, e2, e3 = st.columns(3)
     e1.download_button("Pipeline JSON", pipe.to_json(), file_name="pipeline.json", mime="application/json",
                        icon=":material/download:", width="stretch", help="Upload it under *Import* to restore.")
-    code = pipe.to_python(s)
+    code = pipe.to_python(s, CONTEXT)
     e2.download_button("Python", code, file_name="augmentation.py", mime="text/x-python", icon=":material/code:",
                        width="stretch", help="Runnable code that builds the same pipeline with torchvision v2.")
     e3.download_button("Contact sheet", png, file_name="contact-sheet.png", mime="image/png",

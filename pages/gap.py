@@ -54,7 +54,7 @@ elif reasons.get(choice):
     st.stop()
 
 # ------------------------------------------------------------------------------------------ analysis
-from da_core.analysis import embed_for_gap, measure_gap  # noqa: E402
+from da_core.analysis import embed_for_gap, fmt_acc, measure_gap  # noqa: E402
 from da_core.errors import DAError  # noqa: E402
 
 key = f"{source.fingerprint}|{target.fingerprint}|{embedder}|{max_samples}|{seed}"
@@ -147,8 +147,8 @@ with metric_col:
         else:
             st.warning(f"**No significant gap.** MMD² = {mmd.value:.4g} (baseline {mmd.baseline:.2g}); "
                        f"permutation p = {mmd.p_value:.3g}.")
-    st.caption(f"Linear probe trained on source embeddings: source accuracy {analysis.probe['source_acc']:.3f}, "
-               f"target accuracy {analysis.probe['target_acc']:.3f}.")
+    st.caption(f"Linear probe trained on source embeddings: source accuracy {fmt_acc(analysis.probe['source_acc'])}, "
+               f"target accuracy {fmt_acc(analysis.probe['target_acc'])}.")
     with st.expander("What the metrics mean", expanded=False):
         for name in analysis.metrics:
             st.markdown(f"- {METRIC_HELP[name]}")

@@ -28,3 +28,10 @@ def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root.mkdir()
     monkeypatch.setenv("DA_DATA_ROOT", str(root))
     return root
+
+
+def strict_json(text: str) -> object:
+    """Parse a command's ``--json`` output the way a strict parser does (bare NaN/Infinity refused)."""
+    from da_core.jsonio import loads_strict
+
+    return loads_strict(text)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import strict_json
 
 from da_core.analysis import analyse_gap, cap
 from da_core.cli import main
@@ -53,7 +53,7 @@ def test_gap_command_json_and_saved_embeddings(tmp_path: Path, capsys: pytest.Ca
     code = main(["gap", "--source", "builtin:printed-digits?n=300", "--target", "builtin:handwritten-digits?n=300",
                  "--max-samples", "300", "--json", "--save-embeddings", str(out)])
     assert code == 0
-    data = json.loads(capsys.readouterr().out)
+    data = strict_json(capsys.readouterr().out)
     assert data["embedder"] == "digits-cnn" and data["n_source"] == 300 and data["n_target"] == 300
     for name in ("mmd2", "pad", "frechet", "coral", "swd"):
         m = data["metrics"][name]
@@ -72,3 +72,31 @@ def test_gap_command_bad_embedder_exits_2(capsys: pytest.CaptureFixture[str]) ->
                  "--embedder", "nonsense"])
     assert code == 2
     assert "unknown embedder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_probe_keeps_a_one_sample_class_in_training(seed: int) -> None:
+    """1 vs 39: whatever the seed, the single sample stays in the training split (it used to land in the test
+    split for some seeds, and logistic regression refused a one-class fit)."""
+    from da_core.analysis import linear_probe
+
+    rng = np.random.default_rng(seed)
+    ys = np.array([0] + [1] * 39)
+    xs = rng.normal(size=(40, 5)) + ys[:, None] * 2
+    overall, per_target, per_source = linear_probe(xs, ys, xs, ys, 2, seed=seed)
+    assert 0.0 <= overall["source_acc"] <= 1.0 and 0.0 <= overall["target_acc"] <= 1.0
+    assert np.isnan(per_source[0]) and not np.isnan(per_source[1])  # class 0 could not be held out
+
+
+def test_gap_command_on_a_tiny_two_class_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls, n in (("0", 1), ("1", 39)):
+        (tmp_path / cls).mkdir()
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 256, (20, 20), dtype=np.uint8)).save(tmp_path / cls / f"{i}.png")
+    code = main(["gap", "--source", f"folder:{tmp_path}", "--target", "builtin:handwritten-digits?n=100",
+                 "--seed", "2", "--embedder", "pixels", "--permutations", "10", "--json"])
+    data = strict_json(capsys.readouterr().out)
+    assert code == 0 and data["n_source"] == 40 and data["probe"]["target_acc"] is not None

@@ -123,23 +123,3 @@ def test_addable_ops_offer_each_op_once_and_one_batch_op() -> None:
     assert set(editor.addable_ops([])) == set(OPS)
     left = editor.addable_ops(["rotation", "mixup"])
     assert "rotation" not in left and "mixup" not in left and "cutmix" not in left and "shear" in left
-
-
-def test_sheet_picture_has_titles_target_column_and_a_frame_on_the_users_column() -> None:
-    import io
-
-    import numpy as np
-    from PIL import Image
-
-    from da_core.augment.preview import contact_sheet
-
-    images = torch.zeros(3, 1, 28, 28, dtype=torch.uint8)
-    images[:, :, 8:20, 12:16] = 255
-    sheet = contact_sheet(Pipeline([OpConfig("rotation")]), images, strengths=(0.0, 0.5, 1.0))
-    plain = Image.open(io.BytesIO(editor.sheet_picture(sheet)))
-    framed = np.asarray(Image.open(io.BytesIO(editor.sheet_picture(sheet, images, highlight=1))))
-    cell = 28 * 3 + 2  # 28 px digits are shown ×3, nearest neighbour
-    assert plain.size[0] == 3 * cell + 2 and framed.shape[1] == 4 * cell + 2 + 14 + 2
-    header = framed.shape[0] - (3 * cell + 2)
-    assert tuple(framed[header + 40, cell]) == editor.HIGHLIGHT  # the left edge of column 1's frame
-    assert (framed[header + 2:header + 86, -86:-2] == np.asarray(plain)[header + 2:header + 86, 2:86]).all()

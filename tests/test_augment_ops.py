@@ -208,3 +208,27 @@ def test_default_pipeline_is_valid_and_moderate() -> None:
     pipe = default_pipeline()
     assert Pipeline.from_dict(pipe.to_dict()).to_dict() == pipe.to_dict()
     assert "rotation ±" in pipe.describe()
+
+
+@pytest.mark.parametrize("size", [8, 9, 12, 16, 20])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_every_op_works_at_every_size_the_specs_accept(size: int, channels: int) -> None:
+    """Specs accept ``size`` 8 and up: every op, at full strength, keeps such images' shape and dtype."""
+    images = torch.randint(0, 256, (6, channels, size, size), dtype=torch.uint8)
+    labels = torch.arange(6) % 3
+    for name in OPS:
+        out = Pipeline([OpConfig(name)], strength=1.0).apply(images, labels=labels, generator=0, num_classes=3)
+        assert out.images.shape == images.shape and out.images.dtype == torch.uint8, name
+
+
+@pytest.mark.parametrize("size", [8, 16, 20, 28])
+def test_elastic_fits_its_sigma_to_small_images_and_says_so(size: int) -> None:
+    pipe = Pipeline([OpConfig("elastic")], strength=1.0)
+    ctx = Context(size, size, 1, 10)
+    (resolved,) = pipe.resolve(context=ctx)
+    built = _find(pipe.build(context=ctx), "ElasticTransform")
+    assert [float(s) for s in built.sigma] == pytest.approx([resolved.values["sigma"]] * 2)  # shown = applied
+    assert resolved.values["sigma"] == pytest.approx(min(5.0, (2 * size - 3) / 8), abs=1e-3)
+    assert f"σ={resolved.values['sigma']:g}"[:6] in pipe.describe(context=ctx)
+    assert "ElasticTransform" in pipe.to_python(context=ctx)
+    exec(compile(pipe.to_python(context=ctx), "<export>", "exec"), {"__name__": "__main__"})  # runs at this size

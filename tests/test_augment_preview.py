@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from da_core.augment import OpConfig, Pipeline
-from da_core.augment.preview import contact_sheet, sheet_png, tile
+from da_core.augment.preview import HIGHLIGHT, contact_sheet, sheet_png, tile
 
 
 def _digits(n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
@@ -65,3 +65,21 @@ def test_png_and_tile() -> None:
     grid = tile(sheet.cells, scale=2, pad=2)
     assert grid.shape == (4 * 58 + 2, 5 * 58 + 2, 3)
     assert (grid[2:58, 2:58, 0] == images[0, 0].repeat_interleave(2, 0).repeat_interleave(2, 1).numpy()).all()
+
+
+def test_sheet_png_has_titles_target_column_and_a_frame_on_the_users_column() -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    images = torch.zeros(3, 1, 28, 28, dtype=torch.uint8)
+    images[:, :, 8:20, 12:16] = 255
+    sheet = contact_sheet(Pipeline([OpConfig("rotation")]), images, strengths=(0.0, 0.5, 1.0))
+    plain = Image.open(io.BytesIO(sheet_png(sheet)))
+    framed = np.asarray(Image.open(io.BytesIO(sheet_png(sheet, images, highlight=1))))
+    cell = 28 * 3 + 2  # 28 px digits are shown ×3, nearest neighbour
+    assert plain.size[0] == 3 * cell + 2 and framed.shape[1] == 4 * cell + 2 + 14 + 2
+    header = framed.shape[0] - (3 * cell + 2)
+    assert tuple(framed[header + 40, cell]) == HIGHLIGHT  # the left edge of column 1's frame
+    assert (framed[header + 2:header + 86, -86:-2] == np.asarray(plain)[header + 2:header + 86, 2:86]).all()

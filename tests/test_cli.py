@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import strict_json
 
 from da_core.cli import main
 
@@ -21,14 +21,14 @@ def test_datasets_lists_builtins(capsys: pytest.CaptureFixture[str]) -> None:
     for name in ("printed-digits", "handwritten-digits", "textured-digits", "corrupted-digits"):
         assert f"builtin:{name}" in out
     assert main(["datasets", "--json", "--all"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    rows = strict_json(capsys.readouterr().out)
     assert any(r["spec"] == "torchvision:MNIST" for r in rows)
     assert any(r["spec"] == "folder:PATH" for r in rows)
 
 
 def test_describe_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["describe", "builtin:printed-digits?n=100&seed=1", "--json"]) == 0
-    info = json.loads(capsys.readouterr().out)
+    info = strict_json(capsys.readouterr().out)
     assert info["n"] == 100 and info["shape"] == [1, 28, 28]
     assert info["classes"] == [str(i) for i in range(10)]
     assert sum(info["counts"].values()) == 100 and info["counts"]["0"] == 10

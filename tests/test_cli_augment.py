@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import strict_json
 
 from da_core.augment import OPS
 from da_core.cli import main
@@ -17,7 +18,7 @@ SMALL = ["--max-samples", "200"]  # the default pair, capped
 
 def test_ops_lists_every_op_with_its_ranges(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ops", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    rows = strict_json(capsys.readouterr().out)
     assert [r["name"] for r in rows] == list(OPS)
     rotation = rows[0]["knobs"][0]
     assert rotation["name"] == "degrees_range"
@@ -35,7 +36,7 @@ def test_augment_json_sheet_and_code(tmp_path: Path, capsys: pytest.CaptureFixtu
     args = ["augment", *SMALL, "--pipeline", str(pipeline), "--strengths", "0,0.5,1", "--json",
             "--sheet", str(sheet), "--code", str(code)]
     assert main(args) == 0
-    data = json.loads(capsys.readouterr().out)
+    data = strict_json(capsys.readouterr().out)
     assert data["strengths"] == [0.0, 0.5, 1.0]
     assert [r["strength"] for r in data["results"]] == data["strengths"]
     for row in data["results"]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import strict_json
 
 from da_core.cli import main
 from da_core.errors import SpecError
@@ -108,7 +109,7 @@ def test_train_command_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     config.write_text(json.dumps({"max_steps": 4, "batch_size": 32, "device": "cpu", "seed": 3}))
     code = main(["train", "--source", SMALL["source"], "--target", SMALL["target"], "--config", str(config),
                  "--json"])
-    out = json.loads(capsys.readouterr().out)
+    out = strict_json(capsys.readouterr().out)
     assert code == 0
     assert set(out) >= {"run_id", "status", "final", "history", "seconds"}
     assert out["status"] == "finished" and out["seconds"] > 0
@@ -124,7 +125,7 @@ def test_sweep_command_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     code = main(["sweep", "--source", SMALL["source"], "--target", SMALL["target"], "--pipeline", str(pipe),
                  "--strengths", "0.5", "--seeds", "1", "--max-steps", "3", "--batch-size", "32", "--device", "cpu",
                  "--json"])
-    out = json.loads(capsys.readouterr().out)
+    out = strict_json(capsys.readouterr().out)
     assert code == 0
     assert [(r["strength"], r["seed"]) for r in out["results"]] == [(0.0, 0), (0.5, 0)]
     for r in out["results"]:
@@ -146,3 +147,44 @@ def test_commands_report_mistakes_in_one_line(args: list[str], fragment: str, ca
         code = exc.code
     err = capsys.readouterr().err
     assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_settings_with_no_measured_accuracy_are_never_the_best() -> None:
+    rows = [_row(0.0, 0, float("nan"), 0.2), _row(0.5, 0, float("nan"), 0.4), _row(1.0, 0, 0.4, 1.0)]
+    add_diversity(rows)
+    summary, best_strength, _ = summarize(rows)
+    assert [r["strength"] for r in summary] == [1.0] and best_strength == 1.0
+    assert summarize([_row(0.0, 0, float("nan"), 0.2)])[1] is None
+
+
+def test_train_command_on_a_target_with_one_image_per_class_says_so_before_training(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["train", "--target", "builtin:handwritten-digits?n=10", "--k", "0", "--max-steps", "2",
+                 "--device", "cpu", "--json"])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert "none is left to evaluate" in captured.err and len(captured.err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("config", "fragment"), [
+    ({"source_subset": [0, 1, 10**30]}, "source_subset[2]"),
+    ({"source_weights": [1e308] * 3000}, "source_weights"),
+    ({"batch_size": 65536}, "batch_size"),
+])
+def test_train_command_config_errors_name_the_field(config: dict[str, Any], fragment: str, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(config))
+    code = main(["train", "--config", str(path), "--json"])
+    err = capsys.readouterr().err
+    assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_train_json_is_strict_when_a_metric_is_missing(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from da_core.jsonio import dumps
+
+    assert dumps({"a": float("nan"), "b": [float("inf"), 1.0]}) == '{"a": null, "b": [null, 1.0]}'
+    code = main(["train", "--source", SMALL["source"], "--target", SMALL["target"], "--max-steps", "2",
+                 "--device", "cpu", "--json"])
+    out = strict_json(capsys.readouterr().out)  # raises on a bare NaN
+    assert code == 0 and out["final"]["affinity"] is None  # no augmentation: nothing to measure, null not NaN

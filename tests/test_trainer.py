@@ -64,6 +64,9 @@ def test_config_json_round_trip() -> None:
     ({"pipeline": {"ops": [{"name": "rotation", "degrees_range": [5]}]}}, "pipeline"),
     ({"pipeline": {"ops": [{"name": "no_such_op"}]}}, "pipeline.ops[0].name"),
     ({"dann": True, "mode": "linear"}, "dann"),
+    ({"batch_size": 65536}, "batch_size"),
+    ({"source_subset": [0, 1, 10**30]}, "source_subset[2]"),
+    ({"source_weights": [1e308, 1e308, 1.0]}, "source_weights"),
 ])
 def test_config_errors_name_the_field(changes: dict[str, Any], field: str) -> None:
     with pytest.raises(SpecError) as info:
@@ -76,6 +79,10 @@ def test_selection_csv() -> None:
     assert selection_from_csv("index,weight\n0,0.5\n2,2\n") == {"source_weights": [0.5, 0.0, 2.0]}
     with pytest.raises(SpecError, match="index"):
         selection_from_csv(b"row\n1\n")
+    with pytest.raises(SpecError, match="index"):  # too large for int64: a config error, not an OverflowError
+        selection_from_csv(b"index\n0\n1000000000000000000000000000000\n")
+    with pytest.raises(SpecError, match="far past"):  # would allocate a weight per index up to it
+        selection_from_csv(b"index,weight\n0,1\n5000000000,1\n")
 
 
 def test_dann_lambda_schedule() -> None:
@@ -223,3 +230,47 @@ def test_linear_probe_leaves_the_backbone_and_the_cached_model_untouched() -> No
     Trainer(small(max_steps=3)).run()  # a full fine-tune trains a copy
     for k, v in cached.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+# ------------------------------------------------------------------------------------------- tiny data
+
+
+def test_a_target_with_one_image_per_class_is_refused_before_training() -> None:
+    config = small(target="builtin:handwritten-digits?n=10", target_labels_per_class=0)
+    with pytest.raises(SpecError, match="single sample.*nothing|none is left to evaluate"):
+        prepare_data(config)
+
+
+def test_classes_too_small_to_hold_out_are_named_and_the_rest_is_scored() -> None:
+    from da_core.data.images import make_dataset
+
+    rng = np.random.default_rng(0)
+    target = make_dataset(rng.integers(0, 256, (11, 1, 28, 28), dtype=np.uint8), [0] * 10 + [1], ["0", "1"], "t")
+    source = make_dataset(rng.integers(0, 256, (40, 1, 28, 28), dtype=np.uint8), np.arange(40) % 2, ["0", "1"], "s")
+    config = small(target_labels_per_class=0, max_steps=2, batch_size=8)
+    data = prepare_data(config, source, target)
+    assert len(data.target_eval) == 5 and set(data.target_eval.labels.tolist()) == {0}
+    assert any("classes 1 have too few samples" in note for note in data.notes)
+    result = Trainer(config, data).run()
+    assert result.status == "finished" and math.isfinite(result.final["target_acc"])
+    assert result.details["notes"] == data.notes
+
+
+def test_a_batch_larger_than_the_data_is_clamped_and_said() -> None:
+    rec = Recorder()
+    config = small(source="builtin:printed-digits?n=120", target="builtin:handwritten-digits?n=200",
+                   batch_size=4096, epochs=1, target_labels_per_class=2)
+    result = Trainer(config, callbacks=[rec]).run()
+    (start,) = rec.of("start")
+    pool = start["sizes"]["source_train"] + start["sizes"]["target_labelled"]
+    assert start["batch_size"] == pool < 4096
+    assert any(f"batch size 4096 is larger than the {pool} training samples" in n for n in result.details["notes"])
+    assert result.status == "finished" and result.final["steps"] == 1
+
+
+def test_huge_weights_are_used_by_their_ratios() -> None:
+    plain = prepare_data(small())
+    n = len(plain.source_train) + len(plain.source_eval)
+    data = prepare_data(small(source_weights=[1e300, 3e300] * (n // 2)))  # finite, but far past float32
+    w = data.source_weights
+    assert w is not None and float(w.max()) == 1.0 and sorted(set(w.tolist())) == pytest.approx([1 / 3, 1.0])

@@ -4,7 +4,7 @@
 - :func:`widget_state` / :func:`pipeline_from_state` map a :class:`Pipeline` to flat widget values and back,
   so a downloaded pipeline JSON restores every widget (the round trip is exact for values the widgets allow).
 - :func:`concrete_rows` says what a strength means for each op; :func:`pick_rows` chooses preview samples and
-  :func:`sheet_picture` draws a contact sheet with readable column titles and the user's column marked.
+  their same-class target samples (the sheet itself is drawn by :func:`da_core.augment.preview.sheet_png`).
 
 Widget keys are ``{prefix}_ops`` (the ordered op names), ``{prefix}_strength``, ``{prefix}_seed`` and per op
 ``{prefix}_{op}_{field}``, ``{prefix}_{op}_own`` (own strength on/off) and ``{prefix}_{op}_strength``.
@@ -20,14 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from da_core.augment.ops import OPS, Knob, get_op
+from da_core.augment.ops import OPS, Context, Knob, get_op
 from da_core.augment.pipeline import OpConfig, Pipeline
 from da_core.errors import DAError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from da_core.augment.preview import Sheet
     from da_core.data import Dataset
 
 PREFIX = "aug"
@@ -209,10 +208,12 @@ def measure_key(pipeline: Pipeline, *parts: Any) -> str:
 # ---------------------------------------------------------------------------------- what s means
 
 
-def concrete_rows(pipeline: Pipeline, strength: float | None = None) -> list[dict[str, Any]]:
-    """One row per op: the strength it uses, its probability and the concrete values at that strength."""
+def concrete_rows(pipeline: Pipeline, strength: float | None = None,
+                  context: Context | None = None) -> list[dict[str, Any]]:
+    """One row per op: the strength it uses, its probability and the concrete values at that strength (on
+    images of ``context``'s size)."""
     rows = []
-    for op, r in zip(pipeline.ops, pipeline.resolve(strength)):
+    for op, r in zip(pipeline.ops, pipeline.resolve(strength, context)):
         spec = op.spec
         values = {k: v for k, v in r.values.items() if k != "p"}
         rows.append({
@@ -312,54 +313,3 @@ def pick_rows(source: Dataset, target: Dataset, n: int = 8, seed: int = 0,
     if timg.shape[1] != c and len(timg):
         timg = timg.expand(-1, c, -1, -1) if timg.shape[1] == 1 else timg.float().mean(1, keepdim=True).to(torch.uint8)
     return PreviewRows(idx, images, labels_t, t_idx, timg.contiguous())
-
-
-# ---------------------------------------------------------------------------------- the picture
-
-HIGHLIGHT = (59, 111, 212)
-
-
-def sheet_picture(sheet: Sheet, target: torch.Tensor | None = None, diff: bool = False, scale: int | None = None,
-                  highlight: int | None = None, font_size: int = 14) -> bytes:
-    """A contact sheet as PNG for the page: titles in a readable font above each column, the target samples
-    in a column of their own, and column ``highlight`` (the user's strength) framed in blue.
-
-    Cells are upscaled with nearest neighbour (28 px digits → ×3) so pixels stay sharp.
-    """
-    import io
-
-    from PIL import Image, ImageDraw, ImageFont
-
-    from da_core.augment.preview import auto_scale, tile
-
-    block = sheet.difference() if diff else sheet.cells
-    size = int(block.shape[-1])
-    scale = scale or auto_scale(size, 84)
-    pad, gap = 2, 14
-    cell = size * scale
-    parts = [tile(block, scale, pad)]
-    titles = list(sheet.columns)
-    if target is not None and len(target):
-        tgt = target[: sheet.rows].unsqueeze(1)
-        if tgt.shape[2] != block.shape[2]:
-            tgt = tgt.expand(-1, -1, 3, -1, -1) if tgt.shape[2] == 1 else tgt[:, :, :1]
-        tgrid = tile(tgt, scale, pad)
-        parts += [np.full((parts[0].shape[0], gap, 3), 255, np.uint8), tgrid]
-        titles.append("target")
-    body = np.concatenate(parts, axis=1)
-    font = ImageFont.load_default(size=font_size)
-    header = font_size + 10
-    canvas = Image.new("RGB", (body.shape[1], body.shape[0] + header), "white")
-    canvas.paste(Image.fromarray(body), (0, header))
-    draw = ImageDraw.Draw(canvas)
-    for j, title in enumerate(titles):
-        x0 = pad + j * (cell + pad) + (gap + pad if j >= len(sheet.columns) else 0)
-        width = draw.textlength(title, font=font)
-        colour = HIGHLIGHT if j == highlight else (70, 70, 70)
-        draw.text((x0 + max(0.0, (cell - width) / 2), 4), title, fill=colour, font=font)
-    if highlight is not None and 0 <= highlight < len(sheet.columns):
-        x0 = highlight * (cell + pad)
-        draw.rectangle([x0, header, x0 + cell + 2 * pad - 1, canvas.height - 1], outline=HIGHLIGHT, width=2)
-    buf = io.BytesIO()
-    canvas.save(buf, format="PNG", compress_level=1)  # fast: this runs on every slider change
-    return buf.getvalue()

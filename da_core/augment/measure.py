@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from da_core.augment.ops import Context
 from da_core.augment.pipeline import OpConfig, Pipeline
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -334,7 +335,7 @@ def measure_over_augmentation(pipeline: Pipeline, source: Dataset, target: Datas
     half is the held-out split that is augmented.  The same seed gives the same numbers.
     """
     from da_core.analysis import cap
-    from da_core.data import align_classes
+    from da_core.data import align_pair
     from da_core.errors import DAError
     from da_core.gap import median_bandwidth, mmd2
 
@@ -343,8 +344,8 @@ def measure_over_augmentation(pipeline: Pipeline, source: Dataset, target: Datas
     grid = sorted({round(float(s), 6) for s in strengths})
     if not grid or any(not 0.0 <= s <= 1.0 for s in grid):
         raise DAError(f"strengths must lie in [0, 1], got {list(strengths)}")
-    if source.classes != target.classes:
-        source, target, _ = align_classes(source, target)
+    if source.classes != target.classes or source.shape != target.shape:
+        source, target, _ = align_pair(source, target)
     seconds: dict[str, float] = {}
 
     t = time.perf_counter()
@@ -374,10 +375,11 @@ def measure_over_augmentation(pipeline: Pipeline, source: Dataset, target: Datas
     seconds["probe"] = time.perf_counter() - t
 
     k = len(src.classes)
+    ctx = Context.of(held)
     results: list[StrengthResult] = []
     t_aug = t_emb = t_met = 0.0
     for i, s in enumerate(grid):
-        report(0.2 + 0.8 * i / len(grid), f"strength {s:.2f}: {pipeline.describe(s)}")
+        report(0.2 + 0.8 * i / len(grid), f"strength {s:.2f}: {pipeline.describe(s, ctx)}")
         if not pipeline.effective_ops(s):
             x_aug, y_aug = x_held, y_held
         else:
@@ -396,7 +398,7 @@ def measure_over_augmentation(pipeline: Pipeline, source: Dataset, target: Datas
         results.append(StrengthResult(
             strength=s, affinity=acc / clean_acc if clean_acc > 0 else math.nan,
             label_flip_rate=float((pred != pred_clean).mean()), gap_to_target=float(gap), accuracy=acc,
-            embedding_shift=shift, description=pipeline.describe(s)))
+            embedding_shift=shift, description=pipeline.describe(s, ctx)))
         t_met += time.perf_counter() - t
     seconds.update(augment=t_aug, embed_augmented=t_emb, metrics=t_met, total=time.perf_counter() - start)
     spot, why = sweet_spot(results, threshold)
@@ -486,7 +488,7 @@ def self_test(pipeline: Pipeline, images_uint8: torch.Tensor, strengths: Sequenc
         effect, pixel, values = [], [], []
         for j, s in enumerate(grid):
             report((i * len(grid) + j) / steps, f"self-test {op.name} at s={s:.2f}")
-            values.append(single.describe(s))
+            values.append(single.describe(s, Context(*images.shape[2:], images.shape[1], k)))
             if not single.effective_ops(s):
                 effect.append(0.0)
                 pixel.append(0.0)

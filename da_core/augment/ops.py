@@ -149,6 +149,12 @@ class Context:
     channels: int = 1
     num_classes: int = 10
 
+    @classmethod
+    def of(cls, dataset: Any) -> Context:
+        """The context of a :class:`~da_core.data.Dataset`: its image shape and number of classes."""
+        c, h, w = dataset.shape
+        return cls(h, w, c, len(dataset.classes))
+
 
 @dataclass(frozen=True)
 class OpSpec:
@@ -165,6 +171,11 @@ class OpSpec:
     batch: bool = False     # needs the whole batch and the labels (MixUp, CutMix)
     native_p: bool = False  # the torchvision class takes ``p`` itself (no RandomApply wrapper)
     modality: str = "image"
+    adapt: Callable[[dict[str, Any], Context], dict[str, Any]] | None = None  # fit values to small images
+
+    def fit(self, values: dict[str, Any], context: Context) -> dict[str, Any]:
+        """The values this op can use on images of ``context``'s size (as given when they fit)."""
+        return self.adapt(values, context) if self.adapt is not None else values
 
     def knob(self, name: str) -> Knob:
         """The knob called ``name`` (KeyError if none)."""
@@ -301,7 +312,17 @@ register(OpSpec(
      Knob("sigma", 5.0, 5.0, "smoothness of the displacement field", 0.1, 50, scales=False)),
     lambda v, c: Call("ElasticTransform", {"alpha": v["alpha"], "sigma": v["sigma"], "interpolation": BILINEAR}),
     lambda v: f"elastic α={_f(v['alpha'])}, σ={_f(v['sigma'])}{_p(v, 1)}",
+    adapt=lambda v, c: _fit_elastic(v, c),
 ))
+
+
+def _fit_elastic(values: dict[str, Any], context: Context) -> dict[str, Any]:
+    """Cap σ so the displacement blur fits the image: torchvision blurs with an int(8σ + 1) kernel (made odd)
+    padded by reflection, which needs the padding below the image side (σ ≤ (2·side − 3) / 8: 1.6 at 8 px)."""
+    limit = (2 * min(context.height, context.width) - 3) / 8
+    if values["sigma"] <= limit:
+        return values
+    return {**values, "sigma": math.floor(limit * 1000) / 1000}
 
 # --- colour
 

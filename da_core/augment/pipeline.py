@@ -145,6 +145,7 @@ class Pipeline:
                 values["p"] = spec.p if op.p is None else op.p
             elif op.p is not None:  # a p knob given as a field: its full-strength value
                 values["p"] = spec.knob("p").at(s, op.p)
+            values = spec.fit(values, ctx)
             p = float(values["p"])
             active = magnitude(s) > 0 and p > 0
             call = None
@@ -155,9 +156,10 @@ class Pipeline:
             out.append(ResolvedOp(op.name, s, values, p, call, spec.batch, spec.text(values)))
         return out
 
-    def describe(self, strength: float | None = None) -> str:
-        """What the strength means concretely, e.g. 'rotation ±27°, contrast ×[0.55, 1.45]'."""
-        parts = [r.text for r in self.resolve(strength) if r.call is not None]
+    def describe(self, strength: float | None = None, context: Context | None = None) -> str:
+        """What the strength means concretely, e.g. 'rotation ±27°, contrast ×[0.55, 1.45]' (on images of
+        ``context``'s size: an op may fit its values to small images)."""
+        parts = [r.text for r in self.resolve(strength, context) if r.call is not None]
         return ", ".join(parts) if parts else "no augmentation (identity)"
 
     def build(self, strength: float | None = None, context: Context | None = None) -> Any:
@@ -179,7 +181,7 @@ class Pipeline:
         lines = [
             f'"""Augmentation pipeline exported from Domain Shift Studio at strength {s:.2f} (seed {self.seed}).',
             "",
-            f"At this strength: {self.describe(s)}.",
+            f"At this strength: {self.describe(s, ctx)}.",
             f"Input: uint8 image tensors ({ctx.channels}x{ctx.height}x{ctx.width} or a batch N x C x H x W)"
             + (", with int64 labels (MixUp/CutMix mix them into soft labels)." if has_batch else "."),
             "Each call to torchvision v2 draws one set of random parameters for everything it is given.",

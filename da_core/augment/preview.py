@@ -149,40 +149,53 @@ def auto_scale(size: int, target: int = 96) -> int:
     return max(1, round(target / max(size, 1)))
 
 
+HIGHLIGHT = (59, 111, 212)
+
+
 def sheet_png(sheet: Sheet, target: torch.Tensor | None = None, diff: bool = False, scale: int | None = None,
-              title: str = "") -> bytes:
-    """The sheet as a PNG: a header row with the column titles, optional target samples on the right."""
-    from PIL import Image, ImageDraw
+              title: str = "", highlight: int | None = None, font_size: int = 14) -> bytes:
+    """The sheet as a PNG: column titles in a readable font, the target samples in a column of their own
+    (upscaled to the cell size), an optional title line, and column ``highlight`` framed in blue.
+
+    Cells are upscaled with nearest neighbour (28 px digits → ×3) so pixels stay sharp.
+    """
+    from PIL import Image, ImageDraw, ImageFont
 
     block = sheet.difference() if diff else sheet.cells
-    scale = scale or auto_scale(int(block.shape[-1]))
-    grid = tile(block, scale)
-    cell_w = int(block.shape[-1]) * scale + 2
-    parts = [grid]
-    heads = list(sheet.columns)
+    size = int(block.shape[-1])
+    scale = scale or auto_scale(size, 84)
+    pad, gap = 2, 14
+    cell = size * scale
+    parts = [tile(block, scale, pad)]
+    titles = list(sheet.columns)
     if target is not None and len(target):
-        rows = min(len(target), sheet.rows)
-        tgt = target[:rows].unsqueeze(1)
+        tgt = target[: sheet.rows].unsqueeze(1)
         if tgt.shape[2] != block.shape[2]:  # grey vs colour: show both as RGB
             tgt = tgt.expand(-1, -1, 3, -1, -1) if tgt.shape[2] == 1 else tgt[:, :, :1]
-        tgrid = tile(tgt, scale=max(1, round(block.shape[-1] * scale / max(int(tgt.shape[-1]), 1))))
-        gap = np.full((grid.shape[0], 12, 3), 255, np.uint8)
-        tpad = np.full((grid.shape[0], tgrid.shape[1], 3), 255, np.uint8)
-        tpad[:min(tgrid.shape[0], grid.shape[0])] = tgrid[:grid.shape[0]]
-        parts += [gap, tpad]
-        heads.append("target")
+        tgrid = tile(tgt, max(1, round(cell / max(int(tgt.shape[-1]), 1))), pad)
+        tcol = np.full((parts[0].shape[0], tgrid.shape[1], 3), 255, np.uint8)
+        tcol[:min(tgrid.shape[0], tcol.shape[0])] = tgrid[:tcol.shape[0]]
+        parts += [np.full((parts[0].shape[0], gap, 3), 255, np.uint8), tcol]
+        titles.append("target")
     body = np.concatenate(parts, axis=1)
-    header_h = 34 if title else 18
-    canvas = Image.new("RGB", (body.shape[1], body.shape[0] + header_h), "white")
-    canvas.paste(Image.fromarray(body), (0, header_h))
+    font = ImageFont.load_default(size=font_size)
+    top = font_size + 10 if title else 0
+    header = top + font_size + 10
+    canvas = Image.new("RGB", (body.shape[1], body.shape[0] + header), "white")
+    canvas.paste(Image.fromarray(body), (0, header))
     draw = ImageDraw.Draw(canvas)
     if title:
-        draw.text((4, 2), title, fill=(30, 30, 30))
-    for j, head in enumerate(heads):
-        x = 4 + j * cell_w if j < len(sheet.columns) else body.shape[1] - tpad.shape[1]
-        draw.text((x, header_h - 14), head, fill=(60, 60, 60))
+        draw.text((4, 4), title, fill=(30, 30, 30), font=font)
+    for j, name in enumerate(titles):
+        x0 = pad + j * (cell + pad) + (gap + pad if j >= len(sheet.columns) else 0)
+        width = draw.textlength(name, font=font)
+        colour = HIGHLIGHT if j == highlight else (70, 70, 70)
+        draw.text((x0 + max(0.0, (cell - width) / 2), top + 4), name, fill=colour, font=font)
+    if highlight is not None and 0 <= highlight < len(sheet.columns):
+        x0 = highlight * (cell + pad)
+        draw.rectangle([x0, header, x0 + cell + 2 * pad - 1, canvas.height - 1], outline=HIGHLIGHT, width=2)
     buf = io.BytesIO()
-    canvas.save(buf, format="PNG")
+    canvas.save(buf, format="PNG", compress_level=1)  # fast: this runs on every slider change
     return buf.getvalue()
 
 

@@ -1,6 +1,15 @@
 """Datasets: the Dataset type, spec strings, the source registry and the loaders behind it."""
 
-from da_core.data.dataset import ClassAlignment, Dataset, LoadReport, Skipped, align_classes, check_usable
+from da_core.data.dataset import (
+    ClassAlignment,
+    Dataset,
+    LoadReport,
+    Skipped,
+    align_classes,
+    check_usable,
+    stratified_split,
+)
+from da_core.data.pair import PairAlignment, align_pair, describe_alignment
 from da_core.data.registry import Source, load_dataset, resolve, sources
 from da_core.data.spec import DatasetSpec, Param, parse_spec
 
@@ -14,13 +23,17 @@ __all__ = [
     "Dataset",
     "DatasetSpec",
     "LoadReport",
+    "PairAlignment",
     "Param",
     "Skipped",
     "Source",
     "align_classes",
+    "align_pair",
     "check_usable",
+    "describe_alignment",
     "load_dataset",
     "parse_spec",
     "resolve",
     "sources",
+    "stratified_split",
 ]

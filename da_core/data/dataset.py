@@ -127,19 +127,10 @@ class Dataset:
         )
 
     def split(self, fraction: float = 0.2, seed: int = 0) -> tuple[Dataset, Dataset]:
-        """Stratified split into (rest, held_out) with about ``fraction`` of each class held out."""
-        rng = np.random.default_rng(seed)
-        labels = self.labels.numpy()
-        held: list[np.ndarray] = []
-        for c in np.unique(labels):
-            idx = np.flatnonzero(labels == c)
-            rng.shuffle(idx)
-            k = int(round(len(idx) * fraction))
-            held.append(idx[:k])
-        held_idx = np.sort(np.concatenate(held)) if held else np.array([], dtype=int)
-        mask = np.ones(len(self), dtype=bool)
-        mask[held_idx] = False
-        return self.subset(np.flatnonzero(mask)), self.subset(held_idx)
+        """Stratified split into (rest, held_out) with about ``fraction`` of each class held out; every class
+        keeps at least one sample in ``rest`` (see :func:`stratified_split`)."""
+        rest, held = stratified_split(self.labels.numpy(), fraction, seed)
+        return self.subset(rest), self.subset(held)
 
     def summary(self) -> dict[str, Any]:
         """Counts, shape and pixel statistics, as shown in the summary table and by ``describe``."""
@@ -175,6 +166,27 @@ class Dataset:
         else:
             raise ValueError("channels must be 1 or 3")
         return replace(self, images=images, _fingerprint=None)
+
+
+def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded (train, held-out) index arrays holding out about ``fraction`` of every class.
+
+    Every class keeps at least one training sample, so a model fitted on the training part sees every class
+    (a class with a single sample is never held out), and every class with two or more samples holds out at
+    least one when ``fraction`` > 0 (so a tiny dataset is still scored on each class it can spare).
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    held: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        k = min(max(int(round(len(idx) * fraction)), 1 if fraction > 0 else 0), len(idx) - 1)
+        held.append(idx[:k])
+    held_idx = np.sort(np.concatenate(held))
+    mask = np.ones(len(labels), dtype=bool)
+    mask[held_idx] = False
+    return np.flatnonzero(mask), held_idx
 
 
 def check_usable(ds: Dataset, what: str = "dataset") -> Dataset:

@@ -13,17 +13,19 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 
-def resize_batch(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Resize a uint8 N x C x H x W batch to size x size (antialiased bilinear); no-op when it fits."""
+def resize_batch(images: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
+    """Resize a uint8 N x C x H x W batch to size x size (or (height, width)), antialiased bilinear; no-op
+    when it fits."""
     import torch
     import torch.nn.functional as F
 
-    if images.shape[-2:] == (size, size):
+    h, w = (size, size) if isinstance(size, int) else size
+    if tuple(images.shape[-2:]) == (h, w):
         return images
-    out = torch.empty((images.shape[0], images.shape[1], size, size), dtype=torch.uint8)
+    out = torch.empty((images.shape[0], images.shape[1], h, w), dtype=torch.uint8)
     for start in range(0, len(images), 4096):  # chunks keep the float copy small
         chunk = images[start:start + 4096].float()
-        resized = F.interpolate(chunk, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        resized = F.interpolate(chunk, size=(h, w), mode="bilinear", antialias=True, align_corners=False)
         out[start:start + 4096] = resized.round_().clamp_(0, 255).to(torch.uint8)
     return out
 

@@ -21,6 +21,8 @@ OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("cosine", "step", "constant")
 HEAD_INITS = ("auto", "probe", "random")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+MAX_BATCH_SIZE = 4096  # larger batches do not fit a short run on a laptop; a run also clamps to its data
+MAX_INDEX = 2**62  # sample indices past this cannot be real (and would overflow int64 arithmetic)
 
 
 @dataclass
@@ -133,7 +135,7 @@ class TrainConfig:
         _number(self, "weight_decay", 0.0, 10.0)
         _integer(self, "step_every", 1, None, optional=True)
         _number(self, "step_gamma", 0.0, 1.0, open_low=True)
-        _integer(self, "batch_size", 2, 65536)
+        _integer(self, "batch_size", 2, MAX_BATCH_SIZE)
         _integer(self, "epochs", 1, 100_000)
         _integer(self, "max_steps", 1, 10_000_000, optional=True)
         _number(self, "label_smoothing", 0.0, 1.0, open_high=True)
@@ -159,6 +161,8 @@ class TrainConfig:
             for i, v in enumerate(self.source_subset):
                 if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                     raise SpecError(f"source_subset[{i}]: expected a non-negative integer index, got {v!r}")
+                if v >= MAX_INDEX:
+                    raise SpecError(f"source_subset[{i}]: index {v} is far past any dataset's size")
         if self.source_weights is not None:
             if not isinstance(self.source_weights, list) or not self.source_weights:
                 raise SpecError("source_weights: expected a non-empty list of non-negative weights")
@@ -167,6 +171,9 @@ class TrainConfig:
                     raise SpecError(f"source_weights[{i}]: expected a finite non-negative number, got {v!r}")
             if not any(v > 0 for v in self.source_weights):
                 raise SpecError("source_weights: all weights are zero")
+            if not math.isfinite(sum(float(v) for v in self.source_weights)):
+                raise SpecError("source_weights: the weights add up to infinity; scale them down (only their "
+                                "ratios matter)")
             self.source_weights = [float(v) for v in self.source_weights]
         if self.pipeline is not None:
             if not isinstance(self.pipeline, dict):
@@ -240,6 +247,9 @@ def _number(cfg: TrainConfig, name: str, lo: float, hi: float, optional: bool = 
     setattr(cfg, name, value)
 
 
+MAX_SELECTION_ROWS = 100_000_000  # a weight list is allocated per index: refuse absurd ones before allocating
+
+
 def selection_from_csv(data: bytes | str) -> dict[str, Any]:
     """``{"source_subset": [...]}`` or ``{"source_weights": [...]}`` from a CSV of a source selection.
 
@@ -260,10 +270,12 @@ def selection_from_csv(data: bytes | str) -> dict[str, Any]:
         raise SpecError(f"source selection CSV: needs an 'index' column; it has {', '.join(map(str, frame.columns))}")
     try:
         index = frame[columns["index"]].astype("int64")
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         raise SpecError("source selection CSV: 'index' must hold whole numbers") from None
     if (index < 0).any():
         raise SpecError("source selection CSV: 'index' must not be negative")
+    if len(index) and int(index.max()) >= MAX_SELECTION_ROWS:
+        raise SpecError(f"source selection CSV: index {int(index.max())} is far past any dataset's size")
     if "weight" not in columns:
         return {"source_subset": sorted(set(index.tolist()))}
     try:

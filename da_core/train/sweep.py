@@ -151,8 +151,9 @@ def summarize(results: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], floa
     summary = []
     keys = sorted({(r["lr"], r["strength"]) for r in results})
     for lr, strength in keys:
-        group = [r for r in results if r["lr"] == lr and r["strength"] == strength and r["target_acc"] is not None]
-        if not group:
+        group = [r for r in results if r["lr"] == lr and r["strength"] == strength
+                 and r["target_acc"] is not None and math.isfinite(r["target_acc"])]
+        if not group:  # nothing measured at this setting: it cannot be the best either
             continue
         mean, sd, lo, hi = _interval([r["target_acc"] for r in group])
         summary.append({

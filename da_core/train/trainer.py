@@ -38,7 +38,7 @@ STATUSES = ("queued", "running", "finished", "stopped", "diverged", "failed", "i
 
 @dataclass
 class TrainData:
-    """The splits one run uses, all sharing ``classes`` (the classes both domains have)."""
+    """The splits one run uses, all sharing ``classes`` (the classes both domains have) and one image shape."""
 
     classes: list[str]
     source_train: Dataset
@@ -47,6 +47,8 @@ class TrainData:
     target_labelled: Dataset
     target_eval: Dataset
     source_weights: torch.Tensor | None = None  # one weight per source_train sample, or None (uniform)
+    conversions: list[str] = field(default_factory=list)  # what was converted to bring both to one shape
+    notes: list[str] = field(default_factory=list)  # other adjustments the run made (said in its record)
 
     def sizes(self) -> dict[str, int]:
         """Counts shown in the start event."""
@@ -77,23 +79,27 @@ def _load(spec: str) -> Dataset:
 
 
 def prepare_data(config: TrainConfig, source: Dataset | None = None, target: Dataset | None = None) -> TrainData:
-    """Load (unless given), align classes, split off held-out sets and pick the labelled target samples.
+    """Load (unless given), align classes and image shape, split off held-out sets and pick the labelled target
+    samples.  Raises :class:`SpecError` before any training when the run could not be evaluated.
 
     ``source_subset``/``source_weights`` index the whole source dataset; only its training part is used.
     """
-    from da_core.data import align_classes
+    from da_core.data import align_pair, stratified_split
 
     src_full = source if source is not None else _load(config.source)
     tgt_full = target if target is not None else _load(config.target)
     n_source_full = len(src_full)
-    src_full, tgt_full, _ = align_classes(src_full, tgt_full)
+    src_full, tgt_full, alignment = align_pair(src_full, tgt_full)
     if len(src_full) != n_source_full and (config.source_subset is not None or config.source_weights is not None):
         raise SpecError("source_subset: indices refer to the whole source, but some source classes are not in "
                         "the target; select from the shared classes only")
-    src_train_idx, src_eval_idx = _split_indices(src_full.labels.numpy(), config.source_eval_fraction,
+    src_train_idx, src_eval_idx = stratified_split(src_full.labels.numpy(), config.source_eval_fraction,
                                                  config.split_seed)
-    tgt_train_idx, tgt_eval_idx = _split_indices(tgt_full.labels.numpy(), config.target_eval_fraction,
+    tgt_train_idx, tgt_eval_idx = stratified_split(tgt_full.labels.numpy(), config.target_eval_fraction,
                                                  config.split_seed + 1)
+    _check_evaluable(src_full, src_eval_idx, "source")
+    _check_evaluable(tgt_full, tgt_eval_idx, "target")
+    notes = _unscored_classes(tgt_full, tgt_eval_idx)
     weights = None
     if config.source_subset is not None:
         subset = np.asarray(config.source_subset, dtype=np.int64)
@@ -109,7 +115,7 @@ def prepare_data(config: TrainConfig, source: Dataset | None = None, target: Dat
         w = np.asarray(config.source_weights, dtype=np.float64)[src_train_idx]
         if not (w > 0).any():
             raise SpecError("source_weights: every training-split sample has weight 0")
-        weights = torch.from_numpy(w)
+        weights = torch.from_numpy(w / w.max())  # only ratios matter; dividing by the largest cannot overflow
     labelled = _per_class(tgt_full.labels.numpy()[tgt_train_idx], config.target_labels_per_class,
                           config.split_seed + 2)
     return TrainData(
@@ -120,22 +126,28 @@ def prepare_data(config: TrainConfig, source: Dataset | None = None, target: Dat
         target_labelled=tgt_full.subset(tgt_train_idx[labelled]),
         target_eval=tgt_full.subset(tgt_eval_idx),
         source_weights=weights,
+        conversions=list(alignment.conversions),
+        notes=notes,
     )
 
 
-def _split_indices(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified (train, held-out) index arrays; every class keeps at least one training sample."""
-    rng = np.random.default_rng(seed)
-    held: list[np.ndarray] = []
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        rng.shuffle(idx)
-        k = min(int(round(len(idx) * fraction)), len(idx) - 1)
-        held.append(idx[:k])
-    held_idx = np.sort(np.concatenate(held))
-    mask = np.ones(len(labels), dtype=bool)
-    mask[held_idx] = False
-    return np.flatnonzero(mask), held_idx
+def _check_evaluable(ds: Dataset, held_idx: np.ndarray, role: str) -> None:
+    """Refuse a run whose held-out ``role`` set would be empty (its accuracy could not be measured)."""
+    if len(held_idx):
+        return
+    raise SpecError(f"{role} {ds.domain!r}: every class has a single sample ({len(ds)} in all), and each must "
+                    f"stay for training, so none is left to evaluate the run on; give the {role} at least 2 "
+                    "samples in some class")
+
+
+def _unscored_classes(ds: Dataset, held_idx: np.ndarray) -> list[str]:
+    """A note naming the classes with no held-out sample (their target accuracy is not measured)."""
+    present = set(np.unique(ds.labels.numpy()[held_idx]).tolist())
+    missing = [name for i, name in enumerate(ds.classes) if i not in present]
+    if not missing:
+        return []
+    return [f"target classes {', '.join(missing[:10])}{' …' if len(missing) > 10 else ''} have too few samples to "
+            "hold one out: target accuracy covers the other classes only"]
 
 
 def _per_class(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -273,6 +285,17 @@ class Trainer:
         """Register ``fn(event, payload)``."""
         self.callbacks.append(fn)
 
+    def _record_epoch(self, epoch: int, step: int, losses: list[float], correct: int, seen: int,
+                      domain: list[float], last: dict[str, Any], lr: float, t_epoch: float) -> None:
+        """Append one per-epoch history record (a partial epoch after Stop too) and report it."""
+        record = {"epoch": epoch, "step": step, "train_loss": float(np.mean(losses)),
+                  "train_acc": correct / max(seen, 1), **last, "lr": lr,
+                  "seconds": round(time.perf_counter() - t_epoch, 3)}
+        if domain:
+            record["domain_loss"] = float(np.mean(domain))
+        self.history.append(record)
+        self._emit("epoch", record)
+
     def _emit(self, event: str, payload: dict[str, Any]) -> None:
         for fn in self.callbacks:
             fn(event, payload)
@@ -395,7 +418,12 @@ class Trainer:
             opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
         n_src, n_lab = len(src_x), len(lab_x)
-        steps_per_epoch = max(1, math.ceil(n_src / cfg.batch_size))
+        notes = list(data.notes)  # this run's own copy: a sweep shares one TrainData between runs
+        batch_size = effective_batch_size(cfg.batch_size, n_src + n_lab)
+        if batch_size != cfg.batch_size:
+            notes.append(f"batch size {cfg.batch_size} is larger than the {n_src + n_lab} training samples; "
+                              f"used {batch_size} (all of them) per step")
+        steps_per_epoch = max(1, math.ceil(n_src / batch_size))
         total = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * steps_per_epoch
         epochs = math.ceil(total / steps_per_epoch)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg, total))
@@ -410,7 +438,8 @@ class Trainer:
 
         self._emit("start", {"total_steps": total, "steps_per_epoch": steps_per_epoch, "epochs": epochs,
                              "device": describe_device(device), "backbone": bb.description, "classes": data.classes,
-                             "sizes": data.sizes(), "baseline": baseline, "affinity": affinity})
+                             "sizes": data.sizes(), "baseline": baseline, "affinity": affinity,
+                             "batch_size": batch_size, "conversions": data.conversions, "notes": notes})
         if cfg.head_init == "random":
             last = self._eval(sev_x, sev_y, tev_x, tev_y, 0, 0)
         else:  # the model starts as the baseline
@@ -432,12 +461,12 @@ class Trainer:
             t_epoch = time.perf_counter()
             if probs is None:
                 order = torch.randperm(n_src, generator=gen)
-                batches = [order[i:i + cfg.batch_size] for i in range(0, n_src, cfg.batch_size)]
+                batches = [order[i:i + batch_size] for i in range(0, n_src, batch_size)]
                 if len(batches) > 1 and len(batches[-1]) < 2:
                     batches.pop()  # a batch of one breaks batch norm
             else:
-                drawn = torch.multinomial(probs, steps_per_epoch * cfg.batch_size, replacement=True, generator=gen)
-                batches = list(drawn.split(cfg.batch_size))
+                drawn = torch.multinomial(probs, steps_per_epoch * batch_size, replacement=True, generator=gen)
+                batches = list(drawn.split(batch_size))
             for idx in batches:
                 if step >= total:
                     break
@@ -504,19 +533,16 @@ class Trainer:
             last = self._eval(sev_x, sev_y, tev_x, tev_y, step, epoch)
             last_eval_step = step
             eval_seconds += time.perf_counter() - t_eval
-            record = {"epoch": epoch, "step": step, "train_loss": float(np.mean(epoch_losses)),
-                      "train_acc": epoch_correct / max(epoch_seen, 1), **last,
-                      "lr": opt.param_groups[0]["lr"], "seconds": round(time.perf_counter() - t_epoch, 3)}
-            if epoch_domain:
-                record["domain_loss"] = float(np.mean(epoch_domain))
-            self.history.append(record)
-            self._emit("epoch", record)
+            self._record_epoch(epoch, step, epoch_losses, epoch_correct, epoch_seen, epoch_domain, last,
+                               opt.param_groups[0]["lr"], t_epoch)
             if step >= total:
                 break
         train_seconds = max(time.perf_counter() - t_train - (eval_seconds - eval_before), 0.0)
 
         # Final evaluation (also after Stop: the model is fine, only shorter-trained).
-        details: dict[str, Any] = {"classes": data.classes, "baseline_confusion": _confusion(base_tgt_pred, tev_y, k),
+        details: dict[str, Any] = {"classes": data.classes, "conversions": data.conversions, "notes": notes,
+                                   "batch_size": batch_size, "sizes": data.sizes(),
+                                   "baseline_confusion": _confusion(base_tgt_pred, tev_y, k),
                                    "baseline_per_class": _per_class_acc(base_tgt_pred, tev_y, k)}
         if status != "diverged":
             if last_eval_step != step or self._preds is None:
@@ -525,13 +551,8 @@ class Trainer:
                 eval_seconds += time.perf_counter() - t_eval
             src_pred, tgt_pred = self._preds  # type: ignore[misc]
             if last_eval_step != step and status == "stopped" and epoch_losses:  # a partial epoch still counts
-                record = {"epoch": epoch, "step": step, "train_loss": float(np.mean(epoch_losses)),
-                          "train_acc": epoch_correct / max(epoch_seen, 1), **last,
-                          "lr": opt.param_groups[0]["lr"], "seconds": round(time.perf_counter() - t_epoch, 3)}
-                if epoch_domain:
-                    record["domain_loss"] = float(np.mean(epoch_domain))
-                self.history.append(record)
-                self._emit("epoch", record)
+                self._record_epoch(epoch, step, epoch_losses, epoch_correct, epoch_seen, epoch_domain, last,
+                                   opt.param_groups[0]["lr"], t_epoch)
             details["confusion"] = _confusion(tgt_pred, tev_y, k)
             details["per_class"] = _per_class_acc(tgt_pred, tev_y, k)
         seconds = time.perf_counter() - t_start
@@ -548,7 +569,7 @@ class Trainer:
             "seconds": round(seconds, 3),
             "train_seconds": round(train_seconds, 3),
             "eval_seconds": round(eval_seconds, 3),
-            "samples_per_s": round(step * cfg.batch_size / train_seconds, 1) if train_seconds > 0 else None,
+            "samples_per_s": round(step * batch_size / train_seconds, 1) if train_seconds > 0 else None,
         }
         if epoch_domain:
             final["domain_loss"] = float(np.mean(epoch_domain))
@@ -562,6 +583,11 @@ class Trainer:
         metrics = {"source_acc": _acc(self._preds[0], sev_y), "target_acc": _acc(self._preds[1], tev_y)}
         self._emit("eval", {"step": step, "epoch": epoch, **metrics})
         return metrics
+
+
+def effective_batch_size(requested: int, pool: int) -> int:
+    """The batch a run really uses: the requested size, at most the training pool (at least 2: batch norm)."""
+    return max(2, min(int(requested), int(pool)))
 
 
 def run_training(config: TrainConfig, callbacks: list[Callback] | None = None, stop: threading.Event | None = None,
