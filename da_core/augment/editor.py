@@ -22,6 +22,7 @@ import numpy as np
 
 from da_core.augment.ops import OPS, Context, Knob, get_op
 from da_core.augment.pipeline import OpConfig, Pipeline
+from da_core.data.pair import to_shape
 from da_core.errors import DAError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -276,9 +277,6 @@ def pick_rows(source: Dataset, target: Dataset, n: int = 8, seed: int = 0,
               indices: Sequence[int] | None = None) -> PreviewRows:
     """``indices`` of the source, or ``n`` drawn with ``seed`` (spread over classes); target samples of the
     same class beside them (any target sample where the target lacks the class), in the source's size."""
-    import torch
-    import torch.nn.functional as F
-
     if indices is None:
         rng = np.random.default_rng(seed)
         labels = source.labels.numpy()
@@ -305,11 +303,8 @@ def pick_rows(source: Dataset, target: Dataset, n: int = 8, seed: int = 0,
         c = name_to_t.get(source.classes[lab])
         pool = np.flatnonzero(t_labels == c) if c is not None else np.arange(len(t_labels))
         t_idx.append(int(rng.choice(pool)) if len(pool) else None)
-    timg = target.images[[i if i is not None else 0 for i in t_idx]] if len(target) else source.images[:0]
-    c, h, w = images.shape[1:]
-    if timg.shape[-2:] != (h, w) and len(timg):
-        timg = F.interpolate(timg.float(), size=(h, w), mode="bilinear", antialias=True).round().clamp(0, 255)
-        timg = timg.to(torch.uint8)
-    if timg.shape[1] != c and len(timg):
-        timg = timg.expand(-1, c, -1, -1) if timg.shape[1] == 1 else timg.float().mean(1, keepdim=True).to(torch.uint8)
+    if len(target):  # in the source's shape, by the same rule as everywhere two domains meet
+        timg = to_shape(target.subset([i if i is not None else 0 for i in t_idx]), source.shape).images
+    else:
+        timg = source.images[:0]
     return PreviewRows(idx, images, labels_t, t_idx, timg.contiguous())
