@@ -6,12 +6,25 @@
 - ``DA_MAX_ARCHIVE_BYTES``, ``DA_MAX_ARCHIVE_FILES``, ``DA_MAX_IMAGE_PIXELS``: caps for archives and images.
 - ``DA_MAX_UPLOAD_BYTES``: largest archive the upload widget stores (default 200 MiB, as ``server.maxUploadSize``
   in ``.streamlit/config.toml``).
+
+A folder variable that names a file (or a folder that cannot be created) is a :class:`CacheError` or
+:class:`StoreError` naming the variable and the fix.  Caches go through :func:`cache_subdir` and
+:func:`write_cache_file`: when they cannot be written the caller carries on with a warning, and no temporary
+file is left behind.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
+
+from da_core.errors import CacheError, StoreError
+
+log = logging.getLogger("da_core.cache")
 
 DEFAULT_MAX_ARCHIVE_BYTES = 1 << 30  # 1 GiB uncompressed
 DEFAULT_MAX_ARCHIVE_FILES = 100_000
@@ -34,18 +47,93 @@ def _env_int(name: str, default: int) -> int:
         return default
 
 
+def _make_dir(path: Path, variable: str, error: type[Exception]) -> Path:
+    """Create ``path`` (a folder named by ``variable``); ``error`` with the fix when it is a file or cannot be made."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            return path
+        problem = f"{variable}={path} is not a folder: point {variable} at a folder"
+    except (FileExistsError, NotADirectoryError):
+        problem = (f"{variable}={path} is a file, not a folder: point {variable} at a folder (or unset it to use "
+                   "the default)")
+    except OSError as exc:
+        problem = (f"{variable}={path} cannot be created ({exc.strerror or exc}): point {variable} at a writable "
+                   "folder")
+    err = error(problem)
+    err.path = path  # type: ignore[attr-defined]
+    raise err
+
+
 def cache_dir() -> Path:
-    """Directory for caches that can be rebuilt (``DA_CACHE_DIR``); created on demand."""
-    path = _env_path("DA_CACHE_DIR", Path.home() / ".cache" / "da-studio")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """Directory for caches that can be rebuilt (``DA_CACHE_DIR``); created on demand.
+
+    Raises :class:`CacheError` naming the variable when it is a file or cannot be created.
+    """
+    return _make_dir(_env_path("DA_CACHE_DIR", Path.home() / ".cache" / "da-studio"), "DA_CACHE_DIR", CacheError)
 
 
 def data_dir() -> Path:
-    """Directory for things worth keeping, such as run history (``DA_DATA_DIR``); created on demand."""
-    path = _env_path("DA_DATA_DIR", Path.home() / ".local" / "share" / "da-studio")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """Directory for things worth keeping, such as run history (``DA_DATA_DIR``); created on demand.
+
+    Raises :class:`StoreError` naming the variable when it is a file or cannot be created.
+    """
+    return _make_dir(_env_path("DA_DATA_DIR", Path.home() / ".local" / "share" / "da-studio"), "DA_DATA_DIR",
+                     StoreError)
+
+
+def data_dir_path() -> Path:
+    """Where ``DA_DATA_DIR`` points, without creating it (for opening a history that may be read-only)."""
+    return _env_path("DA_DATA_DIR", Path.home() / ".local" / "share" / "da-studio")
+
+
+# ------------------------------------------------------------------------------------ cache files
+
+
+def cache_subdir(name: str) -> Path | None:
+    """``cache_dir()/name``, created; None (after a warning) when the cache cannot be used.
+
+    Caches are an optimisation: a cache folder that is a file, read-only or on a full disk costs speed, never
+    the result.
+    """
+    try:
+        folder = cache_dir() / name
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    except CacheError as exc:
+        log.warning("warning: %s; carrying on without the cache", exc)
+    except OSError as exc:
+        log.warning("warning: cannot create the cache folder %s (%s); carrying on without the cache. %s",
+                    exc.filename or name, exc.strerror or exc, _cache_fix(exc))
+    return None
+
+
+def write_cache_file(path: Path, write: Callable[[Path], None]) -> bool:
+    """Write a cache file whole or not at all: ``write(tmp)`` fills a temporary sibling, which is then renamed.
+
+    The temporary name ends like ``path`` (``.x.<pid>.tmp.npz`` for ``x.npz``), since numpy appends a missing
+    suffix.  On any failure the temporary file is removed; an ``OSError`` (disk full, read-only folder) is
+    reported as a warning and gives False, so the caller carries on with what it computed.
+    """
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+        return True
+    except OSError as exc:
+        log.warning("warning: could not write the cache file %s (%s); carrying on without it. %s", path,
+                    exc.strerror or exc, _cache_fix(exc))
+        return False
+    finally:
+        with contextlib.suppress(OSError):  # nothing more can be done
+            tmp.unlink(missing_ok=True)
+
+
+def _cache_fix(exc: OSError) -> str:
+    """What to do about a cache write that failed."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "Free some disk space or point DA_CACHE_DIR at a larger disk."
+    return "Point DA_CACHE_DIR at a writable folder to keep caches."
 
 
 def data_root() -> Path | None:

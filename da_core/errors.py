@@ -21,3 +21,31 @@ class SecurityError(DatasetError):
 
 class PipelineError(DAError, ValueError):
     """An augmentation pipeline is invalid (unknown op, bad field); the message names the field."""
+
+
+class StoreError(DAError):
+    """The run history (``runs.sqlite`` under ``DA_DATA_DIR``) cannot be opened or written; names the file."""
+
+    def __init__(self, message: str, path: object = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class StoreDamagedError(StoreError):
+    """The run history file is not a database or is corrupt; it can be set aside (renamed) for a new one."""
+
+
+class StoreWriteError(StoreError):
+    """A write to the run history failed (disk full, I/O error); what was written before stays."""
+
+
+class StoreReadOnlyError(StoreWriteError):
+    """The run history can only be read (read-only file, folder or disk): history shows, new runs cannot start."""
+
+
+class CacheError(DAError):
+    """The cache folder (``DA_CACHE_DIR``) cannot be used; caches are skipped, things that need it fail."""
+
+
+class OutputError(DAError):
+    """A file named on the command line (``--umap``, ``--sheet``, ...) cannot be written there."""

@@ -6,6 +6,7 @@ a CPU, cached on disk, and the starting point for embeddings, augmentation measu
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -86,8 +87,17 @@ class PretrainedInfo:
         return dict(self.__dict__)
 
 
-def _checkpoint_path() -> Path:
-    return config.cache_dir() / "models" / f"digits-cnn-v{DIGITS_CNN_VERSION}.pt"
+def _checkpoint_path() -> Path | None:
+    """The cached checkpoint's path; None when the cache folder cannot be used (the model stays in memory)."""
+    folder = config.cache_subdir("models")
+    return None if folder is None else folder / f"digits-cnn-v{DIGITS_CNN_VERSION}.pt"
+
+
+def _mtime(path: Path | None) -> float:
+    try:
+        return path.stat().st_mtime if path is not None else 0.0
+    except OSError:
+        return 0.0
 
 
 def pretrain_digits_cnn(epochs: int = 3, seed: int = 0, progress: Any = None) -> tuple[nn.Module, PretrainedInfo]:
@@ -139,20 +149,20 @@ def load_digits_cnn(progress: Any = None) -> tuple[nn.Module, PretrainedInfo]:
     (fine-tuning copies it first).
     """
     path = _checkpoint_path()
-    key = (str(path), path.stat().st_mtime if path.exists() else 0.0)
+    key = (str(path), _mtime(path))
     if key not in _LOADED:
         _LOADED.clear()
         model, info = _load_or_train(path, progress)
-        key = (str(path), path.stat().st_mtime)
+        key = (str(path), _mtime(path))  # 0.0 when it could not be saved: kept in memory for this process
         _LOADED[key] = (model, info)
     return _LOADED[key]
 
 
-def _load_or_train(path: Path, progress: Any) -> tuple[nn.Module, PretrainedInfo]:
+def _load_or_train(path: Path | None, progress: Any) -> tuple[nn.Module, PretrainedInfo]:
     import torch
 
     model = build_digits_cnn()
-    if path.exists():
+    if path is not None and path.exists():
         try:
             blob = torch.load(path, map_location="cpu", weights_only=True)
             model.load_state_dict(blob["state_dict"])
@@ -160,18 +170,18 @@ def _load_or_train(path: Path, progress: Any) -> tuple[nn.Module, PretrainedInfo
             model.eval()
             return model, info
         except Exception:  # damaged or stale checkpoint: retrain
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
     model, info = pretrain_digits_cnn(progress=progress)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     digest = hashlib.blake2b(digest_size=8)
     for k in sorted(state):
         digest.update(k.encode())
         digest.update(state[k].numpy().tobytes())
-    info.sha, info.path = digest.hexdigest(), str(path)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"state_dict": state, "info": json.dumps(info.to_dict())}, tmp)
-    tmp.replace(path)
+    info.sha, info.path = digest.hexdigest(), str(path) if path is not None else ""
+    if path is not None:  # whole or not at all; when it cannot be saved (warned) it is retrained next process
+        blob = {"state_dict": state, "info": json.dumps(info.to_dict())}
+        config.write_cache_file(path, lambda tmp: torch.save(blob, tmp))
     return model, info
 
 

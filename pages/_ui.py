@@ -70,7 +70,7 @@ def _memo_store() -> tuple[OrderedDict[tuple[str, str], Any], threading.Lock]:
     return OrderedDict(), threading.Lock()
 
 
-MAX_CACHED = {"dataset": 12, "embedding": 8, "analysis": 8, "map": 24}
+MAX_CACHED = {"dataset": 12, "pair": 6, "embedding": 8, "analysis": 8, "map": 24}
 
 
 def memo(kind: str, key: str, compute: Any, label: str) -> Any:
@@ -103,18 +103,26 @@ def load(spec: str, role: str) -> Any:
 
 
 def load_pair() -> tuple[Any, Any, Any] | None:
-    """Load the session's source and target and keep their shared classes; shows errors, returns None."""
-    from da_core.data import align_classes
+    """Load the session's source and target with their shared classes and one image shape (see
+    :func:`da_core.data.align_pair`); says what was converted; shows errors and returns None on failure."""
+    from da_core.data import align_pair, describe_alignment
     from da_core.errors import DAError
 
     init_state()
     try:
         source = load(st.session_state["source_spec"], "source")
         target = load(st.session_state["target_spec"], "target")
-        src, tgt, alignment = align_classes(source, target)
+        if source.shape == target.shape and source.classes == target.classes:
+            src, tgt, alignment = align_pair(source, target)  # nothing to convert: instant
+        else:
+            src, tgt, alignment = memo("pair", f"{source.fingerprint}|{target.fingerprint}",
+                                       lambda _progress: align_pair(source, target),
+                                       "Matching the domains' classes and image shape")
     except DAError as exc:
         st.error(f"**Cannot load the dataset pair.** {exc}")
         return None
+    if alignment.converted:
+        st.info(describe_alignment(alignment), icon=":material/aspect_ratio:")
     return src, tgt, alignment
 
 
@@ -227,3 +235,52 @@ def _save_upload(data: bytes) -> str:
     from da_core.data.files import save_upload
 
     return str(save_upload(data))
+
+
+# ------------------------------------------------------------------------------------------ run history
+
+
+def job_manager() -> Any:
+    """The background-job manager over the run history; when the history cannot be used, say what is wrong and
+    what to do, and stop the page.  A damaged file gets a button that sets it aside (renamed
+    ``runs.sqlite.damaged-<time>``, never deleted); a read-only history shows its runs under a warning."""
+    from da_core.errors import StoreError
+    from da_core.train.jobs import get_manager
+
+    for key, show in (("_store_reset_msg", st.success), ("_store_reset_error", st.error)):
+        if st.session_state.get(key):
+            show(st.session_state.pop(key))
+    try:
+        manager = get_manager()
+    except StoreError as exc:
+        store_error(exc)
+        st.stop()
+    if manager.store.readonly:
+        st.warning(f"**Read-only run history.** {manager.store.readonly_message()}.", icon=":material/lock:")
+    return manager
+
+
+def store_error(exc: Exception) -> None:
+    """Show a run-history error (naming the file and the fix); for a damaged file, with the set-aside button."""
+    from da_core.errors import StoreDamagedError
+
+    st.error(f"**The run history cannot be used.** {exc}.")
+    if isinstance(exc, StoreDamagedError):
+        st.button("Set it aside and start a new history", key="store_set_aside", type="primary",
+                  on_click=_set_aside_store, args=(str(exc.path),),
+                  help="Renames the damaged file (and its -wal/-shm files) to runs.sqlite.damaged-<time> next to it; "
+                       "nothing is deleted.")
+
+
+def _set_aside_store(path: str) -> None:
+    """Button callback: rename the damaged history so a new one starts; the result shows on the next run."""
+    from da_core.errors import StoreError
+    from da_core.train.store import set_aside
+
+    try:
+        moved = set_aside(path)
+    except StoreError as exc:
+        st.session_state["_store_reset_error"] = f"**Could not set the run history aside.** {exc}."
+        return
+    st.session_state["_store_reset_msg"] = (f"The damaged run history was renamed to `{moved}` (nothing was deleted); "
+                                            "a new, empty history has started.")

@@ -24,10 +24,8 @@ st.write(
     "while it trains. Runs go on in the background: switch pages freely; every run lands in the **Runs** history."
 )
 
-from da_core.train.jobs import get_manager  # noqa: E402  (after the title: the page shows at once)
-
 SESSION = st.session_state.setdefault("_train_session", uuid.uuid4().hex)
-manager = get_manager()
+manager = _ui.job_manager()  # after the title (the page shows at once); a broken history stops here
 DEFAULTS = TrainConfig()
 AUG_CHOICES = ("none", "augmentation lab's pipeline", "rotation + translate + shear", "pipeline JSON")
 
@@ -207,6 +205,8 @@ def live_view() -> None:
         if not current.done:
             st.button("Stop", key="train_stop", on_click=current.stop, disabled=snap["stopping"], type="secondary",
                       help="Ends the run within one batch; its metrics are kept.", width="stretch")
+    for note in [*(snap["info"].get("conversions") or []), *(snap["info"].get("notes") or [])]:
+        st.caption(f":material/info: {note}")  # what the run converted (image shapes) or adjusted (batch size)
     if status == "diverged":
         st.error(f"**The run diverged.** {snap['message']} The metrics up to then are kept.")
     elif status == "failed":

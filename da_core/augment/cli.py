@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from da_core.cli import number_list
 from da_core.errors import PipelineError
 
 DEFAULT_STRENGTHS = "0,0.25,0.5,0.75,1"
@@ -16,21 +17,7 @@ DEFAULT_STRENGTHS = "0,0.25,0.5,0.75,1"
 
 def strength_list(text: str) -> list[float]:
     """Parse ``0,0.25,0.5`` into sorted unique strengths in [0, 1] (argparse type)."""
-    values = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            value = float(part)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected comma-separated numbers in [0, 1], got {part!r}") from None
-        if not 0.0 <= value <= 1.0:
-            raise argparse.ArgumentTypeError(f"strength {part} is outside [0, 1]")
-        values.append(value)
-    if not values:
-        raise argparse.ArgumentTypeError("expected at least one strength, e.g. 0,0.25,0.5,0.75,1")
-    return sorted(set(values))
+    return sorted(set(number_list(float, 0.0, 1.0, "strength")(text)))
 
 
 def probability(text: str) -> float:
@@ -88,26 +75,28 @@ def cmd_augment(args: argparse.Namespace) -> int:
     """Measure affinity, label-flip rate and gap to target over strengths; optionally write a sheet and code."""
     from da_core.augment.measure import measure_over_augmentation
     from da_core.augment.ops import Context
-    from da_core.cli import print_result, stderr_progress
-    from da_core.data import align_classes, load_dataset
+    from da_core.cli import check_output_path, load_pair, print_result, stderr_progress, write_output
 
+    for flag, path in (("--code", args.code), ("--sheet", args.sheet)):  # before any work: a bad path costs nothing
+        if path:
+            check_output_path(path, flag)
     pipeline = load_pipeline(args.pipeline)
-    source, target, _ = align_classes(load_dataset(args.source), load_dataset(args.target))
-    c, h, w = source.shape
+    source, target, alignment = load_pair(args.source, args.target)
+    context = Context.of(source)
     if args.code:
-        code = pipeline.to_python(context=Context(h, w, c, len(source.classes)))
-        _write(args.code, code.encode(), "--code")
+        code = pipeline.to_python(context=context)
+        write_output(args.code, code.encode(), "--code")
     if args.sheet:
-        _write(args.sheet, _sheet_png(pipeline, source, target, args.strengths, args.seed), "--sheet")
+        write_output(args.sheet, _sheet_png(pipeline, source, target, args.strengths, args.seed), "--sheet")
     progress = None if args.json else stderr_progress
     report = measure_over_augmentation(pipeline, source, target, args.strengths, args.embedder, args.threshold,
                                        args.max_samples, args.seed, progress)
-    data = report.to_dict()
+    data = {**report.to_dict(), "alignment": alignment.to_dict()}
     if args.json:
         print_result(data, True, "")
         return 0
     lines = [f"pipeline ({len(pipeline.ops)} ops; its own strength {pipeline.strength:g}); at s=1: "
-             f"{pipeline.describe(1.0)}",
+             f"{pipeline.describe(1.0, context)}",
              f"embedder {data['embedder']} on {data['device']}: probe trained on {data['n_train']} clean source, "
              f"measured on {data['n_held_out']} held-out source vs {data['n_target']} target",
              f"clean accuracy {data['clean_accuracy']:.3f}; clean gap MMD² {data['clean_gap']:.4g} "
@@ -138,13 +127,6 @@ def _sheet_png(pipeline: Any, source: Any, target: Any, strengths: list[float], 
     sheet = contact_sheet(pipeline, source.images[rows], strengths, seed=seed, mode="strengths",
                           labels=source.labels[rows], num_classes=len(source.classes))
     return sheet_png(sheet, target=target.images[trows], title=f"{source.domain} augmented; target {target.domain}")
-
-
-def _write(path: str, data: bytes, flag: str) -> None:
-    try:
-        Path(path).write_bytes(data)
-    except OSError as exc:
-        raise PipelineError(f"{flag} {path}: cannot write it ({exc.strerror or exc})") from None
 
 
 def register(sub: Any) -> None:

@@ -13,11 +13,11 @@ Generated data is cached on disk under ``DA_CACHE_DIR/datasets`` keyed by the ca
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +150,9 @@ def centre(glyph: np.ndarray, size: int, box: int, shift: tuple[float, float] = 
 def _cached(spec: DatasetSpec, build: Any) -> Dataset:
     """Load a generated dataset from the disk cache, or build and store it (atomically)."""
     key = hashlib.blake2b(f"{spec}|{GENERATOR_VERSION}".encode(), digest_size=10).hexdigest()
-    folder = config.cache_dir() / "datasets"
+    folder = config.cache_subdir("datasets")
+    if folder is None:  # no usable cache folder (warned): build every time
+        return build()
     path = folder / f"{spec.body}-{key}.npz"
     if path.exists():
         try:
@@ -159,14 +161,14 @@ def _cached(spec: DatasetSpec, build: Any) -> Dataset:
                 report = LoadReport(notes=json.loads(str(z["notes"])))
                 return make_dataset(z["images"], z["labels"], json.loads(str(z["classes"])), str(spec), meta, report)
         except Exception:  # a damaged cache file is rebuilt, never fatal
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a read-only cache keeps it; the new one is not written either
+                path.unlink(missing_ok=True)
     ds = build()
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{path.name}.{os.getpid()}.tmp.npz"
     columns = {f"meta__{c}": _plain_array(ds.meta[c]) for c in ds.meta.columns}
-    np.savez(tmp, images=ds.images.numpy(), labels=ds.labels.numpy(), classes=json.dumps(ds.classes),
-             notes=json.dumps(ds.report.notes), **columns)
-    os.replace(tmp, path)
+    # whole or not at all; a full or read-only cache only costs the next load its speed (a warning says so)
+    config.write_cache_file(path, lambda tmp: np.savez(tmp, images=ds.images.numpy(), labels=ds.labels.numpy(),
+                                                       classes=json.dumps(ds.classes),
+                                                       notes=json.dumps(ds.report.notes), **columns))
     return ds
 
 

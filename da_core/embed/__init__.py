@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -58,8 +57,10 @@ class EmbedResult:
 
 
 def _cache_path(ds: Dataset, emb: Embedder) -> Any:
+    """Where the vectors of ``ds`` by ``emb`` are cached; None when the cache folder cannot be used (warned)."""
     key = hashlib.blake2b(emb.cache_key().encode(), digest_size=10).hexdigest()
-    return config.cache_dir() / "embeddings" / f"{ds.fingerprint}-{key}.npy"
+    folder = config.cache_subdir("embeddings")
+    return None if folder is None else folder / f"{ds.fingerprint}-{key}.npy"
 
 
 def run_model(model: Any, emb: Embedder, images: Any, device: Any, batch_size: int, progress: Any = None) -> np.ndarray:
@@ -129,11 +130,8 @@ def embed(ds: Dataset, embedder: str | Embedder = DEFAULT_EMBEDDER, device: str 
     dev = pick_device(device)
     model = _loaded_model(emb, dev, progress)
     vectors = run_model(model, emb, ds.images, dev, batch_size or emb.batch_size(dev), progress)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
-        np.save(tmp, vectors)
-        os.replace(tmp, path)
+    if path is not None:  # whole or not at all; a full or read-only cache costs only the next call's speed
+        config.write_cache_file(path, lambda tmp: np.save(tmp, vectors))
     return EmbedResult(vectors, emb.info.id, describe_device(dev), time.perf_counter() - start, False)
 
 

@@ -7,36 +7,13 @@ only when a command runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from da_core.errors import DAError, SpecError
-
-
-def _number_list(kind: type, lo: float | None = None, hi: float | None = None) -> Any:
-    """An argparse type for comma-separated numbers (optionally within [lo, hi])."""
-
-    def parse(text: str) -> list[Any]:
-        values = []
-        for part in text.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            try:
-                value = kind(part)
-            except ValueError:
-                raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {part!r}") from None
-            if (lo is not None and value < lo) or (hi is not None and value > hi):
-                bound = f"[{lo:g}, {hi:g}]" if lo is not None and hi is not None else f">= {lo:g}"
-                raise argparse.ArgumentTypeError(f"{part} is outside {bound}")
-            values.append(value)
-        if not values:
-            raise argparse.ArgumentTypeError("expected at least one number")
-        return values
-
-    return parse
 
 
 def _read_json(path: str, what: str) -> Any:
@@ -81,6 +58,24 @@ def _config(args: argparse.Namespace) -> Any:
     return config
 
 
+def _open_store(args: argparse.Namespace) -> Any:
+    """The run history; with ``--reset-store`` a damaged one is first set aside (renamed, never deleted).
+
+    A healthy history is never touched by the flag.  A damaged one without it is a one-line error saying so.
+    """
+    from da_core.train.store import get_store, reset_if_damaged
+
+    if getattr(args, "reset_store", False):
+        moved = reset_if_damaged()
+        if moved is not None:
+            print(f"note: the damaged run history was renamed to {moved}; a new, empty one was started",
+                  file=sys.stderr)
+    store = get_store()
+    store.require_writable()  # say why now, before any work: a run here could not be recorded
+    store.mark_interrupted()
+    return store
+
+
 def _progress(args: argparse.Namespace) -> Any:
     from da_core.cli import stderr_progress
 
@@ -91,11 +86,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Run one fine-tuning run to the end and print its final metrics and per-epoch history."""
     from da_core.cli import print_result
     from da_core.train.jobs import execute_run
-    from da_core.train.store import get_store
 
     config = _config(args)
-    store = get_store()
-    store.mark_interrupted()
+    store = _open_store(args)
     run_id = store.create_run(config.to_dict(), "queued", origin="cli")
     show = _progress(args)
     total = {"n": 1}
@@ -115,15 +108,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         out = execute_run(config, store, run_id, extra_callbacks=[on_event])
     except KeyboardInterrupt:
-        store.set_status(run_id, "stopped", "stopped from the command line (Ctrl+C)")
+        with contextlib.suppress(DAError):  # a history that cannot be written must not hide the Ctrl+C
+            store.set_status(run_id, "stopped", "stopped from the command line (Ctrl+C)")
         raise
     if out.get("user_error"):  # e.g. a folder that does not exist: one line, exit 2 (the run stays as failed)
-        raise DAError(f"{out['message']} (run #{run_id} recorded as failed)")
+        recorded = "recorded as failed" if out.get("recorded", True) else "could not be recorded"
+        raise DAError(f"{out['message']} (run #{run_id} {recorded})")
     final = out["final"] or {}
+    details = out["details"] or {}
+    notes = [*details.get("conversions", []), *details.get("notes", [])]  # what the run converted or adjusted
     data = {"run_id": run_id, "status": out["status"], "message": out["message"], "final": final,
-            "history": out["history"], "seconds": round(out["seconds"], 3)}
+            "history": out["history"], "seconds": round(out["seconds"], 3), "batch_size": details.get("batch_size"),
+            "conversions": details.get("conversions", []), "notes": details.get("notes", [])}
     lines = [f"run #{run_id} {out['status']} in {out['seconds']:.1f} s" + (f": {out['message']}" if out["message"]
                                                                              else "")]
+    lines += [f"note: {note}" for note in notes]
     if out["history"]:
         lines.append(f"{'epoch':>5} {'step':>6} {'train_loss':>11} {'source_acc':>11} {'target_acc':>11} {'lr':>10}")
         for h in out["history"]:
@@ -139,7 +138,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Train at every strength x seed (x learning rate) and print target accuracy, Diversity and the best strength."""
     from da_core.cli import print_result
-    from da_core.train.store import get_store
     from da_core.train.sweep import ROTATION_AFFINE, SweepSpec, run_sweep
 
     base = _config(args)
@@ -150,8 +148,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     except SpecError as exc:
         raise SpecError(f"--pipeline {args.pipeline}: {exc}" if args.pipeline and "pipeline" in str(exc) else
                         str(exc)) from None
-    store = get_store()
-    store.mark_interrupted()
+    store = _open_store(args)
     show = _progress(args)
     runs = len(spec.grid())
     sweep_id = store.create_sweep(spec.to_dict(), "queued", origin="cli")
@@ -160,9 +157,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                            on_run=(lambda rid, i, n, label: show(i / n, f"run {i + 1}/{n} (#{rid}) {label}"))
                            if show else None)
     except KeyboardInterrupt:
-        store.set_sweep_status(sweep_id, "stopped", "stopped from the command line (Ctrl+C)")
-        for run in store.list_runs(status=("queued", "running"), sweep_id=sweep_id):
-            store.set_status(run.id, "stopped", "stopped from the command line (Ctrl+C)")
+        with contextlib.suppress(DAError):  # a history that cannot be written must not hide the Ctrl+C
+            store.set_sweep_status(sweep_id, "stopped", "stopped from the command line (Ctrl+C)")
+            for run in store.list_runs(status=("queued", "running"), sweep_id=sweep_id):
+                store.set_status(run.id, "stopped", "stopped from the command line (Ctrl+C)")
+        raise
+    except DAError:  # the history failed mid-sweep (disk full): the sweep and its current run end as failed
+        with contextlib.suppress(DAError):
+            store.set_sweep_status(sweep_id, "failed", "the run history could not be written")
+            for run in store.list_runs(status=("queued", "running"), sweep_id=sweep_id):
+                store.set_status(run.id, "failed", "the run history could not be written")
         raise
     if show:
         show(1.0, f"sweep #{sweep_id}: {runs} runs {result.status}")
@@ -201,12 +205,15 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dann", action="store_true", help="adversarial adaptation (gradient-reversal discriminator)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=None)
     p.add_argument("--progress", action="store_true", help="show progress on stderr even when it is not a terminal")
+    p.add_argument("--reset-store", action="store_true",
+                   help="if the run history (DA_DATA_DIR/runs.sqlite) is damaged, rename it to "
+                        "runs.sqlite.damaged-<time> and start a new one (a healthy history is left alone)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def register(sub: Any) -> None:
     """Add ``train`` and ``sweep`` to the ``python -m da_core`` parser."""
-    from da_core.cli import positive_int
+    from da_core.cli import number_list, positive_int
 
     p = sub.add_parser("train", help="one fine-tuning run (recorded in the run history)")
     _add_common(p)
@@ -219,9 +226,9 @@ def register(sub: Any) -> None:
     p = sub.add_parser("sweep", help="fine-tune at every augmentation strength x seed; target accuracy vs strength")
     _add_common(p)
     p.add_argument("--pipeline", metavar="P.json", help="pipeline JSON (default: rotation + translate + shear)")
-    p.add_argument("--strengths", type=_number_list(float, 0.0, 1.0), default=[0.0, 0.25, 0.5, 0.75, 1.0],
+    p.add_argument("--strengths", type=number_list(float, 0.0, 1.0, "strength"), default=[0.0, 0.25, 0.5, 0.75, 1.0],
                    help="comma-separated strengths in [0, 1] (0 is always added: the Diversity reference)")
     p.add_argument("--seeds", type=positive_int, default=3, help="number of seeds (0..N-1)")
-    p.add_argument("--lrs", type=_number_list(float, 0.0, None), default=None,
+    p.add_argument("--lrs", type=number_list(float, 0.0, None, "learning rate"), default=None,
                    help="also sweep these learning rates (comma-separated)")
     p.set_defaults(func=cmd_sweep)

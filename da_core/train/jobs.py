@@ -7,6 +7,11 @@ running job within one batch, or cancels a queued one.
 
 :func:`get_manager` returns the process-wide manager; creating it marks runs left active by a previous
 process as interrupted.
+
+When the run store cannot be written mid-run (disk full, read-only, damaged), the run stops, is marked
+``failed`` with its metrics so far (those that could be saved, and a partial ``final`` from the last
+evaluation), and its compute slot is freed; a status that cannot be written is shown by the store from
+memory (see :meth:`RunStore.set_status`), never left ``running``.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from da_core.errors import DAError
+from da_core.errors import DAError, StoreError
 from da_core.train.config import TrainConfig
 from da_core.train.store import RunStore, get_store
 
@@ -172,8 +177,8 @@ class _MetricSink:
     def __call__(self, event: str, payload: dict[str, Any]) -> None:
         if event == "start":
             self.total = int(payload["total_steps"])
-            self.job._set(total_steps=self.total, info={k: payload[k] for k in ("device", "backbone", "sizes",
-                                                                                 "baseline", "affinity")})
+            self.job._set(total_steps=self.total, info={k: payload.get(k) for k in (
+                "device", "backbone", "sizes", "baseline", "affinity", "batch_size", "conversions", "notes")})
         elif event == "step":
             self.pending += self.job._add(self.run_id, payload["step"], payload["epoch"], payload, STEP_METRICS)
             self.progress(payload["step"] / self.total)
@@ -183,10 +188,43 @@ class _MetricSink:
             self.flush()
 
     def flush(self) -> None:
+        """Write the pending metrics; on a :class:`StoreError` they stay pending (and in memory) and it re-raises."""
+        self.last_flush = time.perf_counter()
         if self.pending:
             self.store.add_metrics(self.run_id, self.pending)
             self.pending = []
-        self.last_flush = time.perf_counter()
+
+    def try_flush(self) -> StoreError | None:
+        """:meth:`flush`, returning the store error instead of raising it."""
+        try:
+            self.flush()
+        except StoreError as exc:
+            return exc
+        return None
+
+    def partial_final(self) -> dict[str, Any] | None:
+        """The last logged value of each headline metric, for a run that ended early (None when none was logged)."""
+        last: dict[str, Any] = {}
+        steps = 0
+        with self.job._lock:
+            for run_id, step, _epoch, name, value in self.job._rows:
+                if run_id == self.run_id:
+                    steps = max(steps, step)
+                    if name in ("source_acc", "target_acc", "train_loss"):
+                        last[name] = value
+        if not last:
+            return None
+        return {**last, "steps": steps, "total_steps": self.total, "partial": True}
+
+
+def _record_end(store: RunStore, run_id: int, status: str, message: str, **extra: Any) -> bool:
+    """Write a run's end; False when the store refused (the store then shows it from memory)."""
+    try:
+        store.set_status(run_id, status, message, **extra)
+    except StoreError as exc:
+        log.warning("run %s: could not record its end (%s): %s", run_id, status, exc)
+        return False
+    return True
 
 
 def execute_run(config: TrainConfig, store: RunStore, run_id: int, job: Job | None = None,
@@ -202,27 +240,38 @@ def execute_run(config: TrainConfig, store: RunStore, run_id: int, job: Job | No
 
     job = job or Job(uuid.uuid4().hex[:10], "train", "", config.to_dict())
     sink = _MetricSink(job, store, run_id, progress or (lambda f: None))
-    store.set_status(run_id, "running")
     t = time.perf_counter()
+    trainer = None
+
+    def failed(message: str, final: dict[str, Any] | None = None, details: dict[str, Any] | None = None,
+               **flags: Any) -> dict[str, Any]:
+        problem = sink.try_flush()  # the metrics so far, where they can be saved
+        if problem is not None and final is None:
+            message += f" (its last metrics could not be saved: {problem})"
+        recorded = _record_end(store, run_id, "failed", message, final=final, details=details)
+        history = list(trainer.history) if trainer is not None else []
+        return {"status": "failed", "message": message, "final": final, "history": history, "details": None,
+                "seconds": time.perf_counter() - t, "recorded": recorded, **flags}
+
     try:
+        store.set_status(run_id, "running")
         trainer = Trainer(config, data, callbacks=[sink, *(extra_callbacks or [])], stop=stop or job._stop)
         result = trainer.run()
+    except StoreError as exc:  # the history cannot be written (disk full, read-only, damaged): stop, keep the rest
+        what = "could not start" if trainer is None else "stopped"
+        return failed(f"the run {what}: {exc}", final=sink.partial_final(), user_error=True, store_error=True)
     except DAError as exc:
-        sink.flush()
-        store.set_status(run_id, "failed", str(exc))
-        return {"status": "failed", "message": str(exc), "final": None, "history": [], "details": None,
-                "seconds": time.perf_counter() - t, "user_error": True}
+        return failed(str(exc), user_error=True)
     except Exception as exc:  # a bug or an environment problem: keep the run, say what happened
         log.exception("training run %s failed", run_id)
-        sink.flush()
-        message = f"{type(exc).__name__}: {exc}"
-        store.set_status(run_id, "failed", message, details={"traceback": traceback.format_exc(limit=20)})
-        return {"status": "failed", "message": message, "final": None, "history": [], "details": None,
-                "seconds": time.perf_counter() - t}
-    sink.flush()
-    store.set_status(run_id, result.status, result.message, final=result.final, details=result.details)
+        return failed(f"{type(exc).__name__}: {exc}", details={"traceback": traceback.format_exc(limit=20)})
+    problem = sink.try_flush()
+    if problem is not None:  # trained to the end, but the history is incomplete: say so rather than "finished"
+        return failed(f"the run trained to the end but its metrics could not all be saved: {problem}",
+                      final=result.final, details=result.details, user_error=True, store_error=True)
+    recorded = _record_end(store, run_id, result.status, result.message, final=result.final, details=result.details)
     return {"status": result.status, "message": result.message, "final": result.final, "history": result.history,
-            "details": result.details, "seconds": result.seconds}
+            "details": result.details, "seconds": result.seconds, "recorded": recorded}
 
 
 class JobManager:
@@ -266,21 +315,37 @@ class JobManager:
         try:
             if not self.slot.acquire(job.id, job._stop):
                 job._set(status="stopped", message="stopped before it started")
-                if job.run_id is not None:
-                    self.store.set_status(job.run_id, "stopped", "stopped before it started")
-                if job.sweep_id is not None:
-                    self.store.set_sweep_status(job.sweep_id, "stopped", "stopped before it started")
+                self._settle(job, "stopped", "stopped before it started")
                 return
             try:
                 job._set(status="running")
                 target()
             finally:
                 self.slot.release(job.id)
-        except Exception as exc:  # never let a worker die silently
-            log.exception("job %s crashed", job.id)
-            job._set(status="failed", message=f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # never let a worker die silently, nor leave its run or sweep active
+            if isinstance(exc, DAError):
+                message = str(exc)
+            else:
+                log.exception("job %s crashed", job.id)
+                message = f"{type(exc).__name__}: {exc}"
+            job._set(status="failed", message=message)
+            self._settle(job, "failed", message)
         finally:
             job._done.set()
+
+    def _settle(self, job: Job, status: str, message: str) -> None:
+        """Give the job's run and sweep ``status`` if they are still queued/running (best effort)."""
+        try:
+            if job.run_id is not None:
+                run = self.store.get_run(job.run_id)
+                if run is not None and run.status in ("queued", "running"):
+                    _record_end(self.store, job.run_id, status, message)
+            if job.sweep_id is not None:
+                sweep = self.store.get_sweep(job.sweep_id)
+                if sweep is not None and sweep.status in ("queued", "running"):
+                    self.store.set_sweep_status(job.sweep_id, status, message)
+        except Exception as exc:  # best effort: the job itself already says what happened
+            log.warning("job %s: could not record %s: %s", job.id, status, exc)
 
     # ------------------------------------------------------------------------------ workers
 
@@ -337,6 +402,6 @@ def get_manager() -> JobManager:
     """The process-wide job manager over the default store (created on first use)."""
     global _MANAGER
     with _MANAGER_LOCK:
-        if _MANAGER is None or _MANAGER.store.path != get_store().path:
+        if _MANAGER is None or _MANAGER.store is not get_store():  # a new path, or a history set aside
             _MANAGER = JobManager(get_store())
         return _MANAGER

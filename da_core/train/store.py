@@ -8,19 +8,27 @@ every thread of a process; WAL lets another process (the CLI beside the server) 
 Each active run records its owner (host, pid and a per-process token).  :meth:`RunStore.mark_interrupted`,
 called when a server or CLI starts, marks queued/running runs whose owner process is gone as
 ``interrupted``; their metrics stay.
+
+Faults are found where the store opens and turned into :class:`~da_core.errors.StoreError` messages that
+name the file and the fix: a damaged file (random bytes, truncated) raises :class:`StoreDamagedError` until
+the user agrees to :func:`set_aside` it (renamed ``runs.sqlite.damaged-<time>``, never deleted); a file,
+folder or disk that cannot be written opens read-only, so the history still shows and writes raise
+:class:`StoreReadOnlyError`; a write that fails later (disk full) raises :class:`StoreWriteError`, and a
+run's end that could not be written is kept in memory and shown (and written once the disk allows).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import math
+import logging
 import os
 import socket
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +36,10 @@ from typing import Any
 import pandas as pd
 
 from da_core import config as da_config
+from da_core.errors import StoreDamagedError, StoreError, StoreReadOnlyError, StoreWriteError
+from da_core.jsonio import dumps
+
+log = logging.getLogger(__name__)
 
 ACTIVE = ("queued", "running")
 TERMINAL = ("finished", "stopped", "diverged", "failed", "interrupted")
@@ -168,67 +180,242 @@ class SweepRecord:
 
 
 def _dumps(obj: Any) -> str | None:
-    return None if obj is None else json.dumps(_finite(obj), default=_json_default, allow_nan=False)
-
-
-def _finite(obj: Any) -> Any:
-    """NaN and inf become None (strict JSON)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    return obj
-
-
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if hasattr(obj, "item"):
-        return obj.item()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+    return None if obj is None else dumps(obj)
 
 
 def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+def store_path() -> Path:
+    """The default history file, ``DA_DATA_DIR/runs.sqlite`` (nothing is created here)."""
+    return da_config.data_dir_path() / DB_NAME
+
+
 class RunStore:
-    """The run history database (see the module docstring).  Thread-safe."""
+    """The run history database (see the module docstring).  Thread-safe.
+
+    ``readonly`` is True when the file, its folder or its disk cannot be written; ``readonly_reason`` says why.
+    """
 
     def __init__(self, path: str | Path | None = None) -> None:
-        self.path = Path(path) if path is not None else da_config.data_dir() / DB_NAME
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = Path(path) if path is not None else store_path()
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(str(self.path), timeout=30.0, check_same_thread=False, isolation_level=None)
-        self._conn.row_factory = sqlite3.Row
-        with self._lock:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA foreign_keys=ON")
-            self._conn.execute("PRAGMA busy_timeout=30000")
-            self._conn.executescript(SCHEMA)
+        self.readonly = False
+        self.readonly_reason = ""
+        self._unsaved: dict[tuple[str, int], dict[str, Any]] = {}  # ends of runs/sweeps not yet written
+        self._conn = self._open()
+
+    # -------------------------------------------------------------------------------- opening
+
+    def _connect(self, readonly: bool = False, immutable: bool = False) -> sqlite3.Connection:
+        """A connection to the file: read-write (created when missing), or read-only through a ``mode=ro`` URI."""
+        if readonly:
+            target = self.path.resolve().as_uri() + "?mode=ro" + ("&immutable=1" if immutable else "")
+        else:
+            target = str(self.path)
+        conn = sqlite3.connect(target, uri=readonly, timeout=30.0, check_same_thread=False, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        """Open read-write; fall back to read-only when writing is impossible; refuse a damaged file."""
+        folder = self.path.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise StoreError(f"cannot keep the run history in {folder}: it is a file, not a folder. Point DA_DATA_DIR "
+                             "at a folder (or unset it to use the default)", self.path) from None
+        except OSError as exc:
+            return self._open_readonly(f"its folder cannot be created: {exc.strerror or exc}")
+        if self.path.is_dir():
+            raise StoreError(f"the run history {self.path} is a folder, not a file: move it away or point DA_DATA_DIR "
+                             "at another folder", self.path)
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = self._connect()
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.executescript(SCHEMA)
+            self._check(conn)
+            conn.execute("DELETE FROM metrics WHERE 0")  # a no-op write: fails now when the file cannot be written
+            return conn
+        except (sqlite3.Error, StoreError) as exc:
+            if conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            if isinstance(exc, StoreError):
+                raise
+            err = self._translate(exc)
+            if isinstance(err, StoreWriteError):
+                return self._open_readonly(_reason(exc))
+            if err is None:
+                raise
+            raise err from exc
+
+    def _open_readonly(self, reason: str) -> sqlite3.Connection:
+        """Open the existing history read-only (or an empty one in memory when there is none yet)."""
+        self.readonly, self.readonly_reason = True, reason
+        log.warning("the run history %s is read-only (%s)", self.path, reason)
+        if not self.path.is_file():
+            return self._empty()
+        last: sqlite3.Error | None = None
+        for immutable in (False, True):  # immutable: a WAL file whose -shm cannot be created in a read-only folder
+            conn: sqlite3.Connection | None = None
+            try:
+                conn = self._connect(readonly=True, immutable=immutable)
+                conn.execute("PRAGMA busy_timeout=30000")
+                tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+                                      "AND name IN ('runs', 'metrics', 'sweeps')").fetchone()[0]
+                if tables < 3:  # a file that was never given its tables (the disk filled at once): nothing to show
+                    conn.close()
+                    return self._empty()
+                self._check(conn)
+                return conn
+            except (sqlite3.Error, StoreError) as exc:
+                if conn is not None:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.close()
+                if isinstance(exc, StoreError):
+                    raise
+                err = self._translate(exc)
+                if isinstance(err, StoreDamagedError):
+                    raise err from exc
+                last = exc
+        raise StoreError(f"the run history {self.path} cannot be opened ({last}): check the file and its folder, or "
+                         "point DA_DATA_DIR at another folder", self.path)
+
+    @staticmethod
+    def _empty() -> sqlite3.Connection:
+        conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.executescript(SCHEMA)
+        return conn
+
+    def _check(self, conn: sqlite3.Connection) -> None:
+        """``PRAGMA quick_check``: a truncated or overwritten file can pass the header and fail deeper."""
+        rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check").fetchall()]
+        if rows != ["ok"]:
+            raise StoreDamagedError(self._damaged_message(f"integrity check: {rows[0] if rows else 'no answer'}"),
+                                    self.path)
+
+    # --------------------------------------------------------------------------------- errors
+
+    def _damaged_message(self, detail: str) -> str:
+        return (f"the run history {self.path} is damaged ({detail}). Set it aside and start a new, empty history: "
+                "run the command again with --reset-store, or press “Set it aside and start a new history” on the "
+                f"Runs page; it is renamed to {self.path.name}.damaged-<time>, never deleted")
+
+    def readonly_message(self) -> str:
+        """Why this history cannot record runs, and what to do about it."""
+        return (f"the run history {self.path} cannot be written ({self.readonly_reason}): its runs show, but new "
+                f"runs cannot be recorded. Free space or make {self.path.parent} writable (then restart the app), "
+                "or point DA_DATA_DIR at a writable folder")
+
+    def require_writable(self) -> None:
+        """Raise :class:`StoreReadOnlyError` (why, and what to do) when new runs could not be recorded here."""
+        if self.readonly:
+            raise StoreReadOnlyError(self.readonly_message(), self.path)
+
+    def _translate(self, exc: sqlite3.Error) -> StoreError | None:
+        """A :class:`StoreError` naming the file for an sqlite failure caused by the file or disk; None for others."""
+        name = str(getattr(exc, "sqlite_errorname", "") or "")
+        text = str(exc)
+        if name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or (
+                not name and type(exc) is sqlite3.DatabaseError and ("not a database" in text or "malformed" in text)):
+            return StoreDamagedError(self._damaged_message(text), self.path)
+        if name.startswith("SQLITE_READONLY"):
+            if not self.readonly:
+                self.readonly, self.readonly_reason = True, "the file, its folder or its disk is read-only"
+            return StoreReadOnlyError(self.readonly_message(), self.path)
+        if name == "SQLITE_FULL":
+            return StoreWriteError(f"cannot write the run history {self.path}: the disk is full. Free some space, or "
+                                   "point DA_DATA_DIR at another disk", self.path)
+        if name.startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN")):
+            return StoreWriteError(f"cannot write the run history {self.path} ({text}): check the disk and the "
+                                   "folder's permissions, or point DA_DATA_DIR at another folder", self.path)
+        if isinstance(exc, sqlite3.ProgrammingError) and "closed" in text:
+            return StoreWriteError(f"the run history {self.path} was closed (set aside or reopened): start the run "
+                                   "again to record it in the new history", self.path)
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            return StoreError(f"the run history {self.path} stayed locked by another program for 30 s; try again",
+                              self.path)
+        return None
 
     def close(self) -> None:
         """Close the connection."""
         with self._lock:
             self._conn.close()
 
-    def _execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Rows of a read; a damaged file or a failing disk becomes a :class:`StoreError`."""
         with self._lock:
-            return self._conn.execute(sql, params)
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                err = self._translate(exc)
+                if err is None:
+                    raise
+                raise err from exc
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (rolled back on any failure); sqlite failures become :class:`StoreError`."""
+        self.require_writable()
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    if self._conn.in_transaction:  # sqlite rolls back by itself after some errors (disk full)
+                        with contextlib.suppress(sqlite3.Error):
+                            self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                err = self._translate(exc)
+                if err is None:
+                    raise
+                raise err from exc
 
     def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        with self._writing() as conn:
+            return conn.execute(sql, params)
+
+    def _remember_unsaved(self, table: str, row_id: int, changes: dict[str, Any]) -> None:
+        """Keep the end of a run or sweep that could not be written: reads show it, later writes retry it."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            self._unsaved[(table, int(row_id))] = changes
+
+    def _retry_unsaved(self) -> None:
+        """Write the ends kept by :meth:`_remember_unsaved` (quietly: they stay kept while writing fails)."""
+        with self._lock:
+            pending = list(self._unsaved.items())
+        for (table, row_id), changes in pending:
             try:
-                cur = self._conn.execute(sql, params)
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-            return cur
+                self._update(table, row_id, changes["sql"], changes["params"])
+            except StoreError:
+                return
+            with self._lock:
+                if self._unsaved.get((table, row_id)) is changes:
+                    del self._unsaved[(table, row_id)]
+
+    def _update(self, table: str, row_id: int, sets: list[str], params: list[Any]) -> None:
+        self._write(f"UPDATE {table} SET {', '.join(sets)} WHERE id = ?", [*params, int(row_id)])
+
+    def _shown(self, table: str, row_id: int) -> dict[str, Any] | None:
+        with self._lock:
+            kept = self._unsaved.get((table, int(row_id)))
+        return None if kept is None else kept["shown"]
+
+    @property
+    def unsaved(self) -> list[int]:
+        """Ids of runs whose end could not be written yet (shown with it; written when the disk allows)."""
+        with self._lock:
+            return sorted(i for t, i in self._unsaved if t == "runs")
 
     # ------------------------------------------------------------------------------------ runs
 
@@ -236,6 +423,7 @@ class RunStore:
                    session: str | None = None, sweep_id: int | None = None, name: str = "", kind: str = "train") -> int:
         """Insert a run and return its id."""
         _check_status(status)
+        self._retry_unsaved()
         now = time.time()
         cur = self._write(
             "INSERT INTO runs (created, started, kind, sweep_id, name, status, config, origin, session, owner) "
@@ -265,29 +453,39 @@ class RunStore:
         if details is not None:
             sets.append("details = ?")
             params.append(_dumps(details))
-        params.append(run_id)
-        self._write(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", params)
+        self._retry_unsaved()
+        try:
+            self._update("runs", run_id, sets, params)
+        except StoreError:
+            if status in TERMINAL:  # shown as ended (not "running") by this process, written when it can be
+                shown = {"status": status, "ended": now}
+                shown.update({k: v for k, v in (("message", message), ("final", final), ("details", details))
+                              if v is not None})
+                self._remember_unsaved("runs", run_id, {"sql": sets, "params": params, "shown": shown})
+            raise
+        with self._lock:
+            self._unsaved.pop(("runs", int(run_id)), None)
 
     def add_metrics(self, run_id: int, rows: Iterable[tuple[int, int, str, float | None]]) -> int:
         """Append metric rows ``(step, epoch, name, value)``; returns how many were written."""
         data = [(run_id, int(s), int(e), str(n), None if v is None else float(v)) for s, e, n, v in rows]
         if not data:
             return 0
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._conn.executemany("INSERT INTO metrics (run_id, step, epoch, name, value) VALUES (?, ?, ?, ?, ?)",
-                                       data)
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        with self._writing() as conn:
+            conn.executemany("INSERT INTO metrics (run_id, step, epoch, name, value) VALUES (?, ?, ?, ?, ?)", data)
         return len(data)
 
     def get_run(self, run_id: int) -> RunRecord | None:
         """One run, or None."""
-        row = self._execute("SELECT * FROM runs WHERE id = ?", (int(run_id),)).fetchone()
-        return None if row is None else _run(row)
+        rows = self._query("SELECT * FROM runs WHERE id = ?", (int(run_id),))
+        return self._run_record(rows[0]) if rows else None
+
+    def _run_record(self, row: sqlite3.Row) -> RunRecord:
+        record = _run(row)
+        shown = self._shown("runs", record.id)
+        if shown:
+            record.__dict__.update(shown)
+        return record
 
     def list_runs(self, status: str | Sequence[str] | None = None, sweep_id: int | None = None,
                   include_sweeps: bool = True, session: str | None = None, origin: str | None = None,
@@ -297,7 +495,7 @@ class RunStore:
         sql = f"SELECT * FROM runs {where} ORDER BY id DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [_run(r) for r in self._execute(sql, params).fetchall()]
+        return [self._run_record(r) for r in self._query(sql, params)]
 
     def runs_frame(self, **filters: Any) -> pd.DataFrame:
         """The runs table as shown on the Runs page: one row per run with the main settings and results."""
@@ -333,7 +531,7 @@ class RunStore:
             sql += f" AND name IN ({','.join('?' * len(names))})"
             params += list(names)
         sql += " ORDER BY run_id, step, rowid"
-        rows = self._execute(sql, params).fetchall()
+        rows = self._query(sql, params)
         frame = pd.DataFrame([tuple(r) for r in rows], columns=columns)
         return frame.astype({"run_id": "int64", "step": "int64", "epoch": "int64", "value": "float64"})
 
@@ -347,17 +545,10 @@ class RunStore:
         if not ids:
             return 0
         marks = ",".join("?" * len(ids))
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._conn.execute(f"DELETE FROM metrics WHERE run_id IN ({marks}) AND run_id IN "
-                                   f"(SELECT id FROM runs WHERE status NOT IN ('queued', 'running'))", ids)
-                cur = self._conn.execute(f"DELETE FROM runs WHERE id IN ({marks}) "
-                                         "AND status NOT IN ('queued', 'running')", ids)
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        with self._writing() as conn:
+            conn.execute(f"DELETE FROM metrics WHERE run_id IN ({marks}) AND run_id IN "
+                         f"(SELECT id FROM runs WHERE status NOT IN ('queued', 'running'))", ids)
+            cur = conn.execute(f"DELETE FROM runs WHERE id IN ({marks}) AND status NOT IN ('queued', 'running')", ids)
         return cur.rowcount
 
     # ---------------------------------------------------------------------------------- sweeps
@@ -388,18 +579,33 @@ class RunStore:
         if result is not None:
             sets.append("result = ?")
             params.append(_dumps(result))
-        params.append(sweep_id)
-        self._write(f"UPDATE sweeps SET {', '.join(sets)} WHERE id = ?", params)
+        try:
+            self._update("sweeps", sweep_id, sets, params)
+        except StoreError:
+            if status in TERMINAL:
+                shown = {"status": status, "ended": time.time()}
+                shown.update({k: v for k, v in (("message", message), ("result", result)) if v is not None})
+                self._remember_unsaved("sweeps", sweep_id, {"sql": sets, "params": params, "shown": shown})
+            raise
+        with self._lock:
+            self._unsaved.pop(("sweeps", int(sweep_id)), None)
 
     def get_sweep(self, sweep_id: int) -> SweepRecord | None:
         """One sweep, or None."""
-        row = self._execute("SELECT * FROM sweeps WHERE id = ?", (int(sweep_id),)).fetchone()
-        return None if row is None else _sweep(row)
+        rows = self._query("SELECT * FROM sweeps WHERE id = ?", (int(sweep_id),))
+        return self._sweep_record(rows[0]) if rows else None
+
+    def _sweep_record(self, row: sqlite3.Row) -> SweepRecord:
+        record = _sweep(row)
+        shown = self._shown("sweeps", record.id)
+        if shown:
+            record.__dict__.update(shown)
+        return record
 
     def list_sweeps(self, limit: int | None = None) -> list[SweepRecord]:
         """Sweeps, newest first."""
         sql = "SELECT * FROM sweeps ORDER BY id DESC" + (f" LIMIT {int(limit)}" if limit is not None else "")
-        return [_sweep(r) for r in self._execute(sql).fetchall()]
+        return [self._sweep_record(r) for r in self._query(sql)]
 
     def delete_sweep(self, sweep_id: int) -> bool:
         """Delete a finished sweep with its runs and their metrics."""
@@ -416,18 +622,36 @@ class RunStore:
         """Mark queued/running runs and sweeps whose owning process is gone as ``interrupted``.
 
         Called when a server (or the CLI) starts; runs owned by a live process (a CLI run beside the server)
-        are left alone.  Returns the number of runs marked.
+        are left alone.  Returns the number of runs marked.  A history that cannot be written is left as it is
+        (its runs still show; a warning is logged).
         """
         marked = 0
-        for row in self._execute("SELECT id, status, owner FROM runs WHERE status IN ('queued', 'running')").fetchall():
-            if not _owner_alive(row["owner"]):
-                self.set_status(row["id"], "interrupted",
-                                f"interrupted: the process running it stopped while it was {row['status']}")
-                marked += 1
-        for row in self._execute("SELECT id, status, owner FROM sweeps WHERE status IN ('queued', 'running')"):
-            if not _owner_alive(row["owner"]):
-                self.set_sweep_status(row["id"], "interrupted", "interrupted: the process running it stopped")
+        if self.readonly:
+            return 0
+        try:
+            for row in self._query("SELECT id, status, owner FROM runs WHERE status IN ('queued', 'running')"):
+                if not _owner_alive(row["owner"]):
+                    self.set_status(row["id"], "interrupted",
+                                    f"interrupted: the process running it stopped while it was {row['status']}")
+                    marked += 1
+            for row in self._query("SELECT id, status, owner FROM sweeps WHERE status IN ('queued', 'running')"):
+                if not _owner_alive(row["owner"]):
+                    self.set_sweep_status(row["id"], "interrupted", "interrupted: the process running it stopped")
+        except StoreWriteError as exc:
+            log.warning("could not mark interrupted runs: %s", exc)
         return marked
+
+
+def _reason(exc: sqlite3.Error) -> str:
+    """Why a history cannot be written, in words, from an sqlite error."""
+    name = str(getattr(exc, "sqlite_errorname", "") or "")
+    if name.startswith("SQLITE_READONLY"):
+        return "the file, its folder or its disk is read-only"
+    if name == "SQLITE_FULL":
+        return "the disk is full"
+    if name.startswith("SQLITE_CANTOPEN"):
+        return "it cannot be opened for writing"
+    return str(exc)
 
 
 def _check_status(status: str) -> None:
@@ -477,10 +701,58 @@ _STORES: dict[str, RunStore] = {}
 _STORES_LOCK = threading.Lock()
 
 
+def _key(path: str | Path | None) -> str:
+    return str((Path(path) if path is not None else store_path()).resolve())
+
+
 def get_store(path: str | Path | None = None) -> RunStore:
-    """The process-wide store for ``path`` (default: ``DA_DATA_DIR/runs.sqlite``)."""
-    resolved = str((Path(path) if path is not None else da_config.data_dir() / DB_NAME).resolve())
+    """The process-wide store for ``path`` (default: ``DA_DATA_DIR/runs.sqlite``).
+
+    Raises :class:`StoreError` (naming the file and the fix) when it cannot be opened; a damaged file stays
+    refused until :func:`set_aside` renames it.
+    """
+    resolved = _key(path)
     with _STORES_LOCK:
         if resolved not in _STORES:
             _STORES[resolved] = RunStore(resolved)
         return _STORES[resolved]
+
+
+def set_aside(path: str | Path | None = None) -> Path | None:
+    """Rename a (damaged) history and its ``-wal``/``-shm`` files to ``runs.sqlite.damaged-<time>``; never deletes.
+
+    The next :func:`get_store` starts a new, empty history.  Returns the new name (None when there was no file);
+    :class:`StoreError` when it cannot be renamed.  The renamed copy keeps its WAL, so it can still be examined.
+    """
+    target = Path(_key(path))
+    with _STORES_LOCK:
+        old = _STORES.pop(str(target), None)
+    if old is not None:
+        with contextlib.suppress(sqlite3.Error):
+            old.close()
+    if not target.exists():
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    dest, n = target.with_name(f"{target.name}.damaged-{stamp}"), 1
+    while any(Path(f"{dest}{suffix}").exists() for suffix in ("", "-wal", "-shm", "-journal")):
+        dest, n = target.with_name(f"{target.name}.damaged-{stamp}-{n}"), n + 1
+    try:
+        os.rename(target, dest)
+        for suffix in ("-wal", "-shm", "-journal"):
+            side = Path(f"{target}{suffix}")
+            if side.exists():
+                os.rename(side, f"{dest}{suffix}")
+    except OSError as exc:
+        raise StoreError(f"cannot set the run history {target} aside ({exc.strerror or exc}): move it away yourself, "
+                         "or point DA_DATA_DIR at another folder", target) from None
+    log.warning("the run history %s was set aside as %s; a new one starts", target, dest)
+    return dest
+
+
+def reset_if_damaged(path: str | Path | None = None) -> Path | None:
+    """Open the history; when it is damaged, :func:`set_aside` it and return the new name (else None)."""
+    try:
+        get_store(path)
+    except StoreDamagedError:
+        return set_aside(path)
+    return None
