@@ -269,10 +269,16 @@ _NUMBA_READY = False
 
 
 def numba_cache_dir() -> str:
-    """Where numba keeps compiled code: ``NUMBA_CACHE_DIR`` if the user set one, else ``cache_dir()/numba``."""
-    from da_core.config import cache_dir
+    """Where numba keeps compiled code: ``NUMBA_CACHE_DIR`` if the user set one, else ``cache_dir()/numba``
+    (a folder in the system's temporary directory when the cache cannot be used: it is only an optimisation)."""
+    import tempfile
 
-    return os.environ.get("NUMBA_CACHE_DIR") or str(cache_dir() / "numba")
+    from da_core.config import cache_subdir
+
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return os.environ["NUMBA_CACHE_DIR"]
+    folder = cache_subdir("numba")
+    return str(folder) if folder is not None else os.path.join(tempfile.gettempdir(), "da-studio-numba")
 
 
 _UMAP_LEARN_FITTED = False  # a umap-learn fit finished in this process: its JIT code is loaded

@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import strict_json
 
 from da_core import config, models
 from da_core.cli import check_output_path, main, write_output
 from da_core.errors import CacheError, OutputError
-from tests.conftest import strict_json
 
 ROOT = Path(__file__).resolve().parents[1]
 GAP = ["gap", "--source", "builtin:printed-digits?n=200", "--target", "builtin:handwritten-digits?n=200",
@@ -218,3 +218,33 @@ def test_output_helpers(tmp_path: Path) -> None:
     assert existing.read_text() == "new" and _files(tmp_path) == ["keep.txt"]
     with pytest.raises(OutputError, match="--code"):
         write_output(tmp_path / "missing" / "x.py", b"", "--code")
+
+
+def test_an_upload_on_a_full_disk_is_a_clear_error_and_leaves_no_part_file(
+        cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from da_core.data.files import save_upload
+    from da_core.errors import DatasetError
+
+    real = Path.write_bytes
+
+    def full(self: Path, data: bytes) -> int:
+        real(self, data[:3])
+        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(DatasetError, match="cannot store the upload.*No space left"):
+        save_upload(b"PK\x03\x04" + b"x" * 100)
+    assert _files(cache / "uploads") == []
+
+
+def test_umap_compiles_into_a_temporary_folder_when_the_cache_is_a_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from da_core import reduce
+
+    blocker = tmp_path / "cache-file"
+    blocker.write_text("keep me")
+    monkeypatch.setenv("DA_CACHE_DIR", str(blocker))
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    folder = reduce.numba_cache_dir()
+    assert not folder.startswith(str(blocker)) and "da-studio-numba" in folder
+    reduce.umap_learn_compiled()  # answers instead of raising a CacheError

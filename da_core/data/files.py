@@ -30,6 +30,8 @@ grey (a grey mode, or RGB with three equal channels), else three with grey repli
 
 from __future__ import annotations
 
+import contextlib
+
 import io
 import os
 import re
@@ -162,11 +164,22 @@ def save_upload(data: bytes) -> Path:
         raise SecurityError(f"upload refused: {len(data):,} bytes is over the cap of {cap:,} bytes "
                             "(DA_MAX_UPLOAD_BYTES); nothing was stored")
     digest = hashlib.blake2b(data, digest_size=12).hexdigest()
-    path = config.uploads_dir() / f"{digest}.zip"
+    try:
+        folder = config.uploads_dir()
+    except OSError as exc:
+        raise DatasetError(f"cannot store the upload: the folder {exc.filename} cannot be created "
+                           f"({exc.strerror or exc}); point DA_CACHE_DIR at a writable folder") from None
+    path = folder / f"{digest}.zip"
     if not path.exists():
         tmp = path.with_suffix(".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        try:
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        except OSError as exc:  # a full or read-only disk: nothing half-written stays behind
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise DatasetError(f"cannot store the upload in {folder} ({exc.strerror or exc}); free some disk "
+                               "space or point DA_CACHE_DIR at a writable folder") from None
     return path
 
 
