@@ -3,23 +3,17 @@ each page renders, says what it converted, and nothing raises (Streamlit AppTest
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from conftest import app_on_pair
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 SOURCE = "builtin:printed-digits?n=300"
 TARGET = "builtin:textured-digits?n=300&size=40"
 
 
 @pytest.fixture()
 def app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=240)
-    at.session_state["source_spec"] = SOURCE
-    at.session_state["target_spec"] = TARGET
-    at.run()
-    return at
+    return app_on_pair(SOURCE, TARGET)
 
 
 @pytest.mark.parametrize("page", ["pages/datasets.py", "pages/gap.py", "pages/augment.py"])

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from conftest import app_on_pair
 from streamlit.testing.v1 import AppTest
 
 from da_core.train.jobs import get_manager
 from da_core.train.store import get_store
 from da_core.train.sweep import add_diversity, summarize
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 SOURCE = "builtin:printed-digits?n=600"
 TARGET = "builtin:handwritten-digits?n=600"
 
 
 def _app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.session_state["source_spec"] = SOURCE
-    at.session_state["target_spec"] = TARGET
-    at.run()
-    return at
+    return app_on_pair(SOURCE, TARGET, timeout=180)
 
 
 def test_training_page_starts_a_run_and_sees_it_finish() -> None:

@@ -243,12 +243,7 @@ class RunStore:
             conn.execute("DELETE FROM metrics WHERE 0")  # a no-op write: fails now when the file cannot be written
             return conn
         except (sqlite3.Error, StoreError) as exc:
-            if conn is not None:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.close()
-            if isinstance(exc, StoreError):
-                raise
-            err = self._translate(exc)
+            err = self._failed_open(conn, exc)
             if isinstance(err, StoreWriteError):
                 return self._open_readonly(_reason(exc))
             if err is None:
@@ -275,17 +270,21 @@ class RunStore:
                 self._check(conn)
                 return conn
             except (sqlite3.Error, StoreError) as exc:
-                if conn is not None:
-                    with contextlib.suppress(sqlite3.Error):
-                        conn.close()
-                if isinstance(exc, StoreError):
-                    raise
-                err = self._translate(exc)
+                err = self._failed_open(conn, exc)
                 if isinstance(err, StoreDamagedError):
                     raise err from exc
                 last = exc
         raise StoreError(f"the run history {self.path} cannot be opened ({last}): check the file and its folder, or "
                          "point DA_DATA_DIR at another folder", self.path)
+
+    def _failed_open(self, conn: sqlite3.Connection | None, exc: Exception) -> StoreError | None:
+        """Close a connection that failed while opening; re-raise a :class:`StoreError`, else translate ``exc``."""
+        if conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        if isinstance(exc, StoreError):
+            raise exc
+        return self._translate(exc)
 
     @staticmethod
     def _empty() -> sqlite3.Connection:
