@@ -1,12 +1,27 @@
-"""Domain Shift Studio: page config and navigation over the files in ``pages/``."""
+"""Domain Shift Studio: page config, navigation over the files in ``pages/``, and the warm-up of the default pair.
+
+From the first request on, a background thread (``da_core.warmup.start_background``; off with DA_WARM_UP=0)
+prepares the default pair and hands each result to the pages' shared cache.  A page that needs a step still
+under way shows the preparation's progress instead of computing the same thing a second time.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
 ASSETS = Path(__file__).parent / "assets"
+POLL_S = 2.0  # how often a waiting page reads the progress (each read costs the busy worker some CPU time)
+GATE_KEY = "da-warmup-gate"  # the waiting view's container (tests/e2e/browser.py looks for it)
+# The warm-up steps (da_core.warmup.STEPS) each page needs on the default pair before it can draw at once.
+PAGE_NEEDS: dict[str, tuple[str, ...]] = {
+    "datasets": ("datasets",),
+    "gap": ("datasets", "model", "embeddings", "map", "metrics"),
+    "augment": ("datasets",),
+}
 
 st.set_page_config(page_title="Domain Shift Studio", page_icon=str(ASSETS / "icon.svg"), layout="wide")
 st.logo(str(ASSETS / "logo.svg"), icon_image=str(ASSETS / "icon.svg"), size="large")
@@ -20,22 +35,74 @@ PAGES = [
     st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
 ]
 
-st.navigation(PAGES).run()
 
+def _warm_up() -> None:
+    """Start (once per process, unless DA_WARM_UP=0) the background preparation of the default pair, then the
+    UMAP and augmentation-preview warm-ups.  Results go straight into the pages' shared cache."""
+    if os.environ.get("DA_WARM_UP", "1") == "0":
+        return
+    from da_core import warmup
+    from pages import _ui
 
-@st.cache_resource(show_spinner=False)
-def _warm_up() -> bool:
-    """Once per server process, in background threads: fit a tiny UMAP and draw a tiny augmentation preview,
-    so the first real map and the first preview are fast."""
-    import os
+    cache, lock = _ui._memo_store()  # fetched here, in the script thread: the worker never calls streamlit
 
-    if os.environ.get("DA_WARM_UP", "1") != "0":
-        from da_core.augment import preview
+    def publish(entries: list[tuple[str, str, Any]]) -> None:
+        with lock:
+            for kind, key, value in entries:
+                cache[(kind, key)] = value
+
+    def umap_warm_up() -> None:
         from da_core.reduce import warm_up
 
         warm_up()
+
+    def preview_warm_up() -> None:
+        from da_core.augment import preview
+
         preview.warm_up()
-    return True
+
+    warmup.start_background(_ui.DEFAULT_SOURCE, _ui.DEFAULT_TARGET, publish, after=(umap_warm_up, preview_warm_up))
 
 
+def _on_default_pair() -> bool:
+    from da_core.data import resolve
+    from da_core.errors import DAError
+    from pages import _ui
+
+    try:
+        return all(str(resolve(st.session_state.get(f"{role}_spec", default))[1]) == str(resolve(default)[1])
+                   for role, default in (("source", _ui.DEFAULT_SOURCE), ("target", _ui.DEFAULT_TARGET)))
+    except DAError:
+        return False
+
+
+@st.fragment(run_every=POLL_S)
+def _preparation_progress(needs: tuple[str, ...]) -> None:
+    from da_core import warmup
+
+    status = warmup.status()
+    if status.ready(needs):
+        st.rerun()  # the whole page, now from the prepared results
+    st.progress(status.overall, text=status.line())
+
+
+def _wait_for_preparation(page: Any) -> None:
+    """Show the warm-up's progress (and stop) while the page's steps are still being prepared."""
+    needs = PAGE_NEEDS.get(page.url_path)
+    if not needs:
+        return
+    from da_core import warmup
+
+    if warmup.status().ready(needs) or not _on_default_pair():
+        return
+    with st.container(key=GATE_KEY):
+        st.title(page.title)
+        st.caption("This page opens by itself as soon as what it needs is ready; other pages work meanwhile.")
+        _preparation_progress(needs)
+    st.stop()
+
+
+page = st.navigation(PAGES)
 _warm_up()
+_wait_for_preparation(page)
+page.run()

@@ -50,6 +50,16 @@ def cap(ds: Dataset, max_samples: int | None, seed: int = 0) -> Dataset:
     return ds.subset(stratified_subset(ds.labels.numpy(), max_samples, seed))
 
 
+def gap_key(source: Dataset, target: Dataset, embedder: str, max_samples: int | None, seed: int) -> str:
+    """The key of one pair's embeddings and gap analysis in a cache (the Gap page's, the warm-up's)."""
+    return f"{source.fingerprint}|{target.fingerprint}|{embedder}|{max_samples}|{seed}"
+
+
+def map_key(key: str, n_components: int, n_neighbors: int, min_dist: float, engine: str) -> str:
+    """The key of one map of the embeddings under ``key`` (:func:`gap_key`)."""
+    return f"{key}|{n_components}|{n_neighbors}|{min_dist}|{engine}"
+
+
 def fmt_acc(value: float | None) -> str:
     """An accuracy for a sentence or a table: three decimals, or "n/a" when it could not be measured."""
     return "n/a" if value is None or value != value else f"{value:.3f}"

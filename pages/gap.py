@@ -54,10 +54,10 @@ elif reasons.get(choice):
     st.stop()
 
 # ------------------------------------------------------------------------------------------ analysis
-from da_core.analysis import embed_for_gap, fmt_acc, measure_gap  # noqa: E402
+from da_core.analysis import embed_for_gap, fmt_acc, gap_key, map_key, measure_gap  # noqa: E402
 from da_core.errors import DAError  # noqa: E402
 
-key = f"{source.fingerprint}|{target.fingerprint}|{embedder}|{max_samples}|{seed}"
+key = gap_key(source, target, embedder, max_samples, seed)
 try:
     embedded = _ui.memo("embedding", key,
                         lambda p: embed_for_gap(source, target, embedder, max_samples, seed, progress=p),
@@ -93,8 +93,8 @@ with map_col:
     min_dist = s2.slider("min_dist", 0.0, 0.99, 0.1, 0.01, key="gap_md", help="Smaller: tighter clusters.")
     k = 3 if dims == "3-D" else 2
     plot = st.empty()
-    map_key = f"{key}|{k}|{n_neighbors}|{min_dist}|{engine}"
-    umap_ready = ("map", map_key) in _ui._memo_store()[0]
+    umap_key = map_key(key, k, n_neighbors, min_dist, engine)
+    umap_ready = ("map", umap_key) in _ui._memo_store()[0]
     if not umap_ready:  # show PCA at once while UMAP runs
         pca = _ui.memo("map", f"{key}|{k}|pca", lambda p: reduce(points, "pca", n_components=k, seed=seed),
                        "Computing a PCA map")
@@ -102,7 +102,7 @@ with map_col:
                                            title="PCA (UMAP is being computed…)")
         plot.plotly_chart(pca_fig, key="gap_pca", width="stretch")
     try:
-        result = _ui.memo("map", map_key, lambda p: reduce(points, "umap", n_components=k, n_neighbors=n_neighbors,
+        result = _ui.memo("map", umap_key, lambda p: reduce(points, "umap", n_components=k, n_neighbors=n_neighbors,
                                                              min_dist=min_dist, seed=seed, engine=engine, progress=p),
                           "Computing UMAP")
     except DAError as exc:

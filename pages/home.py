@@ -15,6 +15,31 @@ st.write(
 )
 _ui.pair_caption()
 
+
+def _preparation_note() -> None:
+    """While the server prepares the default pair (da_core.warmup), say how far it is (read every 2 s)."""
+    from da_core import warmup
+
+    running = warmup.status().state == "running"
+
+    @st.fragment(run_every=2.0 if running else None)
+    def note() -> None:
+        status = warmup.status()
+        if status.state == "running":
+            with st.container(key="da-warmup-note"):
+                st.info(status.line(), icon=":material/hourglass_top:")
+        elif status.state == "failed":
+            st.warning(status.line())
+        elif status.state == "done":
+            st.caption(status.line())
+        if running and status.state != "running":
+            st.rerun()  # once: show the page without the timer
+
+    note()
+
+
+_preparation_note()
+
 st.markdown(
     """
 **The workflow**

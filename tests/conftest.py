@@ -29,23 +29,3 @@ def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DA_DATA_ROOT", str(root))
     return root
 
-
-def strict_json(text: str) -> object:
-    """Parse a command's ``--json`` output the way a strict parser does (bare NaN/Infinity refused)."""
-    from da_core.jsonio import loads_strict
-
-    return loads_strict(text)
-
-
-APP = str(ROOT / "app.py")
-
-
-def app_on_pair(source: str, target: str, timeout: float = 240) -> object:
-    """A Streamlit AppTest of the whole app with the session's pair set to ``source`` -> ``target``, run once."""
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(APP, default_timeout=timeout)
-    at.session_state["source_spec"] = source
-    at.session_state["target_spec"] = target
-    at.run()
-    return at

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import strict_json
+from _helpers import strict_json
 
 from da_core.analysis import analyse_gap, cap
 from da_core.cli import main

@@ -7,8 +7,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
-PAGES = ["pages/home.py", "pages/datasets.py", "pages/gap.py"]
+from tests.e2e.browser import app_pages
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+NAVIGATION = app_pages()  # read from app.py's st.Page(...) entries: a page added there is covered here
 
 
 @pytest.fixture()
@@ -18,12 +21,20 @@ def app() -> AppTest:
     return at
 
 
-def test_every_page_renders_without_exception(app: AppTest) -> None:
+def test_the_navigation_lists_every_page_file() -> None:
+    files = {str(p["file"]) for p in NAVIGATION}
+    assert files == {f"pages/{f.name}" for f in (ROOT / "pages").glob("[!_]*.py")}
+    assert [p["default"] for p in NAVIGATION].count(True) == 1
+
+
+@pytest.mark.parametrize("page", NAVIGATION, ids=[str(p["url_path"]) or "home" for p in NAVIGATION])
+def test_every_page_renders_without_exception(app: AppTest, page: dict[str, object]) -> None:
     assert not app.exception
-    for page in PAGES:
-        app.switch_page(page).run()
-        assert not app.exception, (page, [e.value for e in app.exception])
-        assert not app.error, (page, [e.value for e in app.error])
+    app.switch_page(str(page["file"])).run()
+    assert not app.exception, (page["file"], [e.value for e in app.exception])
+    assert not app.error, (page["file"], [e.value for e in app.error])
+    title = "Domain Shift Studio" if page["default"] else page["title"]
+    assert [t.value for t in app.title][:1] == [title]  # the page itself drew, not an empty shell
 
 
 def test_home_explains_and_links(app: AppTest) -> None:

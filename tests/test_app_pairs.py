@@ -4,7 +4,7 @@ each page renders, says what it converted, and nothing raises (Streamlit AppTest
 from __future__ import annotations
 
 import pytest
-from conftest import app_on_pair
+from _helpers import app_on_pair
 from streamlit.testing.v1 import AppTest
 
 SOURCE = "builtin:printed-digits?n=300"

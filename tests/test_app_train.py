@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import app_on_pair
+from _helpers import app_on_pair
 from streamlit.testing.v1 import AppTest
 
 from da_core.train.jobs import get_manager

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import strict_json
+from _helpers import strict_json
 
 from da_core.cli import main
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import strict_json
+from _helpers import strict_json
 
 from da_core import config, models
 from da_core.cli import check_output_path, main, write_output

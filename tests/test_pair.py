@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import strict_json
+from _helpers import strict_json
 from PIL import Image
 from test_tvsets import make_mnist, make_svhn, make_usps
 
@@ -145,3 +145,20 @@ def test_train_command_on_a_grey_to_rgb_pair_says_what_it_converted(capsys: pyte
 
     run = get_store().get_run(out["run_id"])
     assert run.details["conversions"] == out["conversions"]  # kept with the run's record
+
+
+@pytest.mark.parametrize("command", ["gap", "augment"])
+def test_gap_and_augment_commands_take_a_mixed_pair_and_say_what_they_converted(
+        command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from da_core.cli import main
+
+    folder = _folder(tmp_path / "rgb", "RGB", 40)
+    args = [command, "--source", "builtin:printed-digits?n=200", "--target", folder, "--embedder", "pixels",
+            "--max-samples", "60", "--json"]
+    args += ["--permutations", "10"] if command == "gap" else ["--strengths", "0,0.5"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    out = strict_json(captured.out)
+    assert out["alignment"]["shape"] == [3, 28, 28] and out["alignment"]["target_shape"] == [3, 64, 64]
+    assert "target: resized from 64×64 to 28×28 px" in captured.err
+    assert "using the 3 classes both domains share" in captured.err

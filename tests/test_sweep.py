@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import strict_json
+from _helpers import strict_json
 
 from da_core.cli import main
 from da_core.errors import SpecError

@@ -31,7 +31,6 @@ grey (a grey mode, or RGB with three equal channels), else three with grey repli
 from __future__ import annotations
 
 import contextlib
-
 import io
 import os
 import re

@@ -7,85 +7,69 @@ temporary folder), and the tests wait for ``/_stcore/health`` before opening pag
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.e2e.browser import (  # noqa: F401  (open_page and wait_idle are imported by the tests from here)
+    ROOT,
+    VIEWPORT,
+    chromium_available,
+    launch_chromium,
+    open_page,
+    streamlit_server,
+    wait_idle,
+)
+
 SHOTS = ROOT / "docs" / "screenshots"
-CHROMIUM = os.environ.get("DA_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-dev-shm-usage"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90.0) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:  # noqa: S310 - local server
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError("streamlit did not become healthy")
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a Streamlit server running app.py (started once for the e2e session).
+def server_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | None]:
+    """The e2e server's DA_CACHE_DIR and DA_DATA_DIR (data None for a server given by ``DA_E2E_URL`` unless
+    ``DA_E2E_DATA_DIR`` names its data folder)."""
+    if os.environ.get("DA_E2E_URL"):
+        data = os.environ.get("DA_E2E_DATA_DIR")
+        return {"cache": None, "data": Path(data) if data else None}
+    base = tmp_path_factory.mktemp("e2e-server")
+    return {"cache": Path(os.environ.get("DA_CACHE_DIR") or base / "cache"), "data": base / "data"}
+
+
+@pytest.fixture(scope="session")
+def server(server_dirs: dict[str, Path | None]) -> Iterator[str]:
+    """Base URL of a Streamlit server running app.py (started once for the e2e session, no warm-up).
 
     ``DA_E2E_URL`` points the suite at a server that is already running (handy while writing tests).
     """
     if os.environ.get("DA_E2E_URL"):
         yield os.environ["DA_E2E_URL"].rstrip("/")
         return
-    port = _free_port()
-    env = dict(os.environ)
-    base = tmp_path_factory.mktemp("e2e-server")
-    env.setdefault("DA_CACHE_DIR", str(base / "cache"))
-    env["DA_DATA_DIR"] = str(base / "data")
-    env["DA_WARM_UP"] = "0"
-    log = open(base / "server.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc)
+    data = server_dirs["data"]
+    with streamlit_server(server_dirs["cache"], data, warm_up=False, log_path=data.parent / "server.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+
+
+@pytest.fixture()
+def run_store(server: str, server_dirs: dict[str, Path | None]) -> Iterator[object]:
+    """The server's run history (``RunStore`` under its DA_DATA_DIR), read beside the server."""
+    if server_dirs["data"] is None:
+        pytest.skip("set DA_E2E_DATA_DIR to the external server's DA_DATA_DIR to read its run store")
+    from da_core.train.store import DB_NAME, RunStore
+
+    store = RunStore(server_dirs["data"] / DB_NAME)
+    yield store
+    store.close()
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     """Headless Chromium from the system package (skips with a clear reason when it is missing)."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -r requirements-e2e.txt")
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install -y chromium, or set DA_CHROMIUM)")
+    if not chromium_available():
+        pytest.skip("Chromium not found (apt-get install -y chromium, or set DA_CHROMIUM)")
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        b = launch_chromium(p)
         yield b
         b.close()
 
@@ -93,7 +77,7 @@ def browser() -> Iterator[object]:
 @pytest.fixture()
 def page(browser: object, server: str) -> Iterator[object]:
     """A fresh browser context (its own Streamlit session) with a desktop-sized viewport."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(viewport=VIEWPORT)
     pg = context.new_page()
     pg.set_default_timeout(120_000)
     yield pg
@@ -123,26 +107,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-def wait_idle(page: object, timeout: float = 180.0) -> None:
-    """Wait until Streamlit has run the script: not running, not initial, no loading skeletons, twice in a row."""
-    script = """() => {
-        const app = document.querySelector('[data-testid="stApp"]');
-        const state = app && app.getAttribute('data-test-script-state');
-        return !!state && state !== 'running' && state !== 'initial' &&
-            !document.querySelector('[data-testid="stSkeleton"], [data-testid="stAppSkeleton"]'); }"""
-    for _ in range(2):
-        page.wait_for_timeout(400)
-        page.wait_for_function(script, timeout=timeout * 1000)
-
-
 def no_exception(page: object) -> None:
     """The page shows no exception element."""
     errors = page.locator('[data-testid="stException"]')
     assert errors.count() == 0, errors.first.inner_text()
-
-
-def open_page(page: object, server: str, path: str = "") -> None:
-    """Open a page of the app and wait until its script has run."""
-    page.goto(f"{server}/{path}")
-    page.wait_for_selector('[data-testid="stApp"]')
-    wait_idle(page)
