@@ -26,6 +26,8 @@ from da_core.errors import CacheError, StoreError
 
 log = logging.getLogger("da_core.cache")
 
+DEFAULT_SOURCE = "builtin:printed-digits"  # the built-in default pair: a real synthetic-to-real gap
+DEFAULT_TARGET = "builtin:handwritten-digits"
 DEFAULT_MAX_ARCHIVE_BYTES = 1 << 30  # 1 GiB uncompressed
 DEFAULT_MAX_ARCHIVE_FILES = 100_000
 DEFAULT_MAX_IMAGE_PIXELS = 40_000_000  # ~ 6300 x 6300

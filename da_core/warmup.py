@@ -36,10 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from da_core.config import DEFAULT_SOURCE, DEFAULT_TARGET
+
 log = logging.getLogger(__name__)
 
-DEFAULT_SOURCE = "builtin:printed-digits"
-DEFAULT_TARGET = "builtin:handwritten-digits"
 STEPS: tuple[tuple[str, str], ...] = (
     ("datasets", "loading the two datasets (generated on first use)"),
     ("model", "loading digits-cnn (pretrained on first use)"),
@@ -490,7 +490,7 @@ def start_background(source: str = DEFAULT_SOURCE, target: str = DEFAULT_TARGET,
 
 def _cmd_warmup(args: argparse.Namespace) -> int:
     from da_core import config
-    from da_core.cli import print_result, stderr_progress
+    from da_core.cliutil import print_result, stderr_progress
 
     progress = None if args.json or args.quiet else stderr_progress
     t = time.perf_counter()

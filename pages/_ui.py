@@ -9,10 +9,9 @@ from typing import Any
 
 import streamlit as st
 
+from da_core.config import DEFAULT_SOURCE, DEFAULT_TARGET
 from da_core.data.spec import DatasetSpec, Param
 
-DEFAULT_SOURCE = "builtin:printed-digits"
-DEFAULT_TARGET = "builtin:handwritten-digits"
 ROLES = ("source", "target")
 
 # ----------------------------------------------------------------------------------- session state

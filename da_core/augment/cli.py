@@ -9,7 +9,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from da_core.cli import number_list
+from da_core.cliutil import number_list
+from da_core.config import DEFAULT_SOURCE, DEFAULT_TARGET
 from da_core.errors import PipelineError
 
 DEFAULT_STRENGTHS = "0,0.25,0.5,0.75,1"
@@ -56,7 +57,7 @@ def _fmt_range(value: Any) -> str:
 def cmd_ops(args: argparse.Namespace) -> int:
     """List the registered ops with each knob's value at strength 0 and at strength 1."""
     from da_core.augment.ops import OPS
-    from da_core.cli import print_result
+    from da_core.cliutil import print_result
 
     rows = [spec.to_dict() for spec in OPS.values()]
     lines = []
@@ -75,7 +76,7 @@ def cmd_augment(args: argparse.Namespace) -> int:
     """Measure affinity, label-flip rate and gap to target over strengths; optionally write a sheet and code."""
     from da_core.augment.measure import measure_over_augmentation
     from da_core.augment.ops import Context
-    from da_core.cli import check_output_path, load_pair, print_result, stderr_progress, write_output
+    from da_core.cliutil import check_output_path, load_pair, print_result, stderr_progress, write_output
 
     for flag, path in (("--code", args.code), ("--sheet", args.sheet)):  # before any work: a bad path costs nothing
         if path:
@@ -131,7 +132,7 @@ def _sheet_png(pipeline: Any, source: Any, target: Any, strengths: list[float], 
 
 def register(sub: Any) -> None:
     """Add ``ops`` and ``augment`` to the ``python -m da_core`` sub-parsers."""
-    from da_core.cli import positive_int
+    from da_core.cliutil import positive_int
 
     p = sub.add_parser("ops", help="list the augmentation ops with their ranges at strength 0 and 1")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -141,8 +142,8 @@ def register(sub: Any) -> None:
         "augment", help="measure over-augmentation: affinity, label-flip rate and gap to target over strengths",
         description="Augment held-out source data at each strength and measure affinity (probe accuracy on "
                     "augmented / clean), label-flip rate and MMD² to the target; marks the sweet spot.")
-    p.add_argument("--source", default="builtin:printed-digits", help="source dataset spec")
-    p.add_argument("--target", default="builtin:handwritten-digits", help="target dataset spec")
+    p.add_argument("--source", default=DEFAULT_SOURCE, help="source dataset spec")
+    p.add_argument("--target", default=DEFAULT_TARGET, help="target dataset spec")
     p.add_argument("--pipeline", metavar="P.json", help="pipeline JSON (default: the built-in default pipeline)")
     p.add_argument("--strengths", type=strength_list, default=strength_list(DEFAULT_STRENGTHS),
                    help=f"comma-separated strengths in [0, 1] (default {DEFAULT_STRENGTHS})")

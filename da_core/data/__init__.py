@@ -1,5 +1,8 @@
 """Datasets: the Dataset type, spec strings, the source registry and the loaders behind it."""
 
+# The loaders register their sources when imported (the registry itself imports none of them: no cycle).
+from da_core.config import DEFAULT_SOURCE, DEFAULT_TARGET
+from da_core.data import builtin, files, tvsets  # noqa: F401
 from da_core.data.dataset import (
     ClassAlignment,
     Dataset,
@@ -12,9 +15,6 @@ from da_core.data.dataset import (
 from da_core.data.pair import PairAlignment, align_pair, describe_alignment
 from da_core.data.registry import Source, load_dataset, resolve, sources
 from da_core.data.spec import DatasetSpec, Param, parse_spec
-
-DEFAULT_SOURCE = "builtin:printed-digits"
-DEFAULT_TARGET = "builtin:handwritten-digits"
 
 __all__ = [
     "DEFAULT_SOURCE",

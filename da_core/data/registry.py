@@ -3,7 +3,6 @@ the command line build their controls and help from the same metadata."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -53,8 +52,6 @@ class Source:
 
 
 _SOURCES: dict[str, Source] = {}
-_PROVIDERS = ("da_core.data.builtin", "da_core.data.files", "da_core.data.tvsets")
-_loaded = False
 
 
 def register(key: str, summary: str, params: tuple[Param, ...], *, modality: str = "image",
@@ -68,23 +65,13 @@ def register(key: str, summary: str, params: tuple[Param, ...], *, modality: str
     return deco
 
 
-def _ensure_loaded() -> None:
-    global _loaded
-    if not _loaded:
-        for module in _PROVIDERS:
-            importlib.import_module(module)
-        _loaded = True
-
-
 def sources(scheme: str | None = None) -> list[Source]:
     """All registered sources, optionally only those of one scheme."""
-    _ensure_loaded()
     return [s for s in _SOURCES.values() if scheme is None or s.scheme == scheme]
 
 
 def get_source(spec: DatasetSpec) -> Source:
     """The source a spec names; a :class:`SpecError` lists the valid names when it is unknown."""
-    _ensure_loaded()
     if spec.scheme in ("builtin", "torchvision"):
         by_lower = {s.name.lower(): s for s in sources(spec.scheme)}
         found = by_lower.get(spec.body.lower())

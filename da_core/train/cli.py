@@ -77,15 +77,15 @@ def _open_store(args: argparse.Namespace) -> Any:
 
 
 def _progress(args: argparse.Namespace) -> Any:
-    from da_core.cli import stderr_progress
+    from da_core.cliutil import stderr_progress
 
     return None if args.json or not sys.stderr.isatty() and not args.progress else stderr_progress
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Run one fine-tuning run to the end and print its final metrics and per-epoch history."""
-    from da_core.cli import print_result
-    from da_core.train.jobs import execute_run
+    from da_core.cliutil import print_result
+    from da_core.train.run import execute_run
 
     config = _config(args)
     store = _open_store(args)
@@ -137,7 +137,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Train at every strength x seed (x learning rate) and print target accuracy, Diversity and the best strength."""
-    from da_core.cli import print_result
+    from da_core.cliutil import print_result
     from da_core.train.sweep import ROTATION_AFFINE, SweepSpec, run_sweep
 
     base = _config(args)
@@ -191,7 +191,7 @@ def _fmt(value: float | None, width: int = 11) -> str:
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    from da_core.cli import positive_int
+    from da_core.cliutil import positive_int
 
     p.add_argument("--source", default=None, help="source dataset spec (default: the config's, else printed digits)")
     p.add_argument("--target", default=None, help="target dataset spec (default: the config's, else handwritten)")
@@ -213,7 +213,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def register(sub: Any) -> None:
     """Add ``train`` and ``sweep`` to the ``python -m da_core`` parser."""
-    from da_core.cli import number_list, positive_int
+    from da_core.cliutil import number_list, positive_int
 
     p = sub.add_parser("train", help="one fine-tuning run (recorded in the run history)")
     _add_common(p)

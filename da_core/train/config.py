@@ -11,10 +11,8 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from da_core.config import DEFAULT_SOURCE, DEFAULT_TARGET
 from da_core.errors import SpecError
-
-DEFAULT_SOURCE = "builtin:printed-digits"
-DEFAULT_TARGET = "builtin:handwritten-digits"
 
 MODES = ("full", "linear")
 OPTIMIZERS = ("adamw", "sgd")

@@ -204,7 +204,7 @@ def run_sweep(spec: SweepSpec, store: RunStore | None = None, sweep_id: int | No
     ``on_run(run_id, index, total, label)`` is called as each run starts; ``progress`` gets the overall
     fraction.  Setting ``stop`` ends the current run within one batch and skips the rest (status stopped).
     """
-    from da_core.train.jobs import execute_run
+    from da_core.train.run import execute_run
     from da_core.train.trainer import prepare_data
 
     spec.validate()

@@ -89,7 +89,7 @@ def test_stop_ends_a_run_within_one_batch_and_keeps_its_metrics(page: object, se
                                                                 run_store: object) -> None:
     """Stop mid-run: the run ends as stopped within one batch (plus what the click's latency allows) and every
     step's metrics and the final evaluation are in the history."""
-    from da_core.train.jobs import FLUSH_SECONDS
+    from da_core.train.run import FLUSH_SECONDS
 
     open_page(page, server, "train")
     _set_number(page, "Epochs", 30)  # far longer than the test: it ends only because of Stop
