@@ -36,8 +36,9 @@ def test_a_fresh_server_shows_the_preparation_and_then_the_gap_map(browser: obje
         gap.goto(f"{warm_server}/gap")
         gate = gap.locator(f".st-key-{GATE_KEY}")
         gate.wait_for(timeout=120_000)
-        assert gate.get_by_role("heading", name="Gap map").is_visible()
-        assert gate.locator('[data-testid="stProgress"]').get_by_text("Preparing the default pair").is_visible()
+        gate.get_by_role("heading", name="Gap map").wait_for(timeout=60_000)
+        # the progress bar lives in a fragment that draws just after the waiting view: wait for it, not a snapshot
+        gate.locator('[data-testid="stProgress"]').get_by_text("Preparing the default pair").wait_for(timeout=60_000)
         no_exception(gap)
         # the page is not frozen: the navigation works while the preparation goes on
         gap.get_by_role("link", name="Runs").first.click()
