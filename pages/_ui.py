@@ -116,7 +116,7 @@ def load_pair() -> tuple[Any, Any, Any] | None:
         else:
             src, tgt, alignment = memo("pair", f"{source.fingerprint}|{target.fingerprint}",
                                        lambda _progress: align_pair(source, target),
-                                       "Matching the domains' classes and image shape")
+                                       "Computing one class set and image shape for both domains")
     except DAError as exc:
         st.error(f"**Cannot load the dataset pair.** {exc}")
         return None

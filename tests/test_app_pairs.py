@@ -22,6 +22,6 @@ def test_a_mixed_shape_pair_renders_and_says_what_was_converted(app: AppTest, pa
     assert not app.exception, [e.value for e in app.exception]
     assert not app.error, [e.value for e in app.error]
     said = " ".join(i.value for i in app.info)
-    assert "source: grey replicated to RGB" in said
+    assert "Source: grey replicated to RGB" in said
     if page != "pages/datasets.py":  # the Datasets page brings both specs to its one size widget first
-        assert "target: resized from 40×40 to 28×28 px" in said
+        assert "Target: resized from 40×40 to 28×28 px" in said

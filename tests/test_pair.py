@@ -160,5 +160,5 @@ def test_gap_and_augment_commands_take_a_mixed_pair_and_say_what_they_converted(
     captured = capsys.readouterr()
     out = strict_json(captured.out)
     assert out["alignment"]["shape"] == [3, 28, 28] and out["alignment"]["target_shape"] == [3, 64, 64]
-    assert "target: resized from 64×64 to 28×28 px" in captured.err
+    assert "Target: resized from 64×64 to 28×28 px" in captured.err
     assert "using the 3 classes both domains share" in captured.err

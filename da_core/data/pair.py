@@ -89,5 +89,5 @@ def describe_alignment(alignment: PairAlignment) -> str:
     if not alignment.conversions:
         return ""
     return (f"The domains differ in image shape (source {_fmt(alignment.source_shape)}, target "
-            f"{_fmt(alignment.target_shape)}); both are used as {_fmt(alignment.shape)}: "
-            + "; ".join(alignment.conversions) + ".")
+            f"{_fmt(alignment.target_shape)}), so both are used as {_fmt(alignment.shape)}. "
+            + "; ".join(c[0].upper() + c[1:] for c in alignment.conversions) + ".")
