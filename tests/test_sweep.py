@@ -188,3 +188,24 @@ def test_train_json_is_strict_when_a_metric_is_missing(capsys: pytest.CaptureFix
                  "--device", "cpu", "--json"])
     out = strict_json(capsys.readouterr().out)  # raises on a bare NaN
     assert code == 0 and out["final"]["affinity"] is None  # no augmentation: nothing to measure, null not NaN
+
+
+def test_a_sweep_whose_target_cannot_be_evaluated_runs_nothing_and_says_why(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from da_core.train.jobs import JobManager
+    from da_core.train.store import RunStore
+    from da_core.train.sweep import ROTATION_AFFINE, SweepSpec
+
+    code = main(["sweep", "--target", "builtin:handwritten-digits?n=10", "--k", "0", "--seeds", "1",
+                 "--strengths", "0.5", "--max-steps", "2", "--device", "cpu", "--json"])
+    err = capsys.readouterr().err
+    assert code == 2 and "none is left to evaluate" in err and len(err.strip().splitlines()) == 1
+
+    store = RunStore(tmp_path / "runs.sqlite")  # from the page: the job fails with the same message
+    base = TrainConfig.from_dict({"target": "builtin:handwritten-digits?n=10", "target_labels_per_class": 0,
+                                  "max_steps": 2, "device": "cpu"})
+    job = JobManager(store).submit_sweep(SweepSpec(base, ROTATION_AFFINE, [0.5], [0]), session="s")
+    job._done.wait(120)
+    assert job.snapshot()["status"] == "failed" and "none is left to evaluate" in job.snapshot()["message"]
+    (sweep,) = store.list_sweeps()
+    assert sweep.status == "failed" and store.list_runs(sweep_id=sweep.id) == []

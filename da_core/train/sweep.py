@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from da_core.errors import SpecError
+from da_core.errors import DAError, SpecError
 from da_core.train.config import TrainConfig
 from da_core.train.store import RunStore, get_store
 
@@ -220,6 +220,9 @@ def run_sweep(spec: SweepSpec, store: RunStore | None = None, sweep_id: int | No
     status, message = "finished", ""
     try:
         data = prepare_data(spec.base)
+    except DAError as exc:  # the user's data cannot make a run (e.g. nothing to evaluate): say so, run nothing
+        store.set_sweep_status(sweep_id, "failed", str(exc))
+        raise
     except Exception as exc:
         store.set_sweep_status(sweep_id, "failed", str(exc))
         return SweepResult("failed", [], [], None, None, sweep_id, time.perf_counter() - t0, str(exc))
