@@ -60,6 +60,34 @@ def map_key(key: str, n_components: int, n_neighbors: int, min_dist: float, engi
     return f"{key}|{n_components}|{n_neighbors}|{min_dist}|{engine}"
 
 
+def embeddings_npz(analysis: GapAnalysis) -> bytes:
+    """The vectors the metrics used, as ``.npz`` bytes: ``source``/``target`` with their ``*_labels`` and
+    ``*_uids`` (each row's sample identity, so the rows can be joined back to the datasets)."""
+    import io
+
+    buffer = io.BytesIO()  # np.savez on a path would append ".npz" to a name without it
+    np.savez(buffer, source=analysis.xs, target=analysis.xt, source_labels=analysis.source.labels.numpy(),
+             target_labels=analysis.target.labels.numpy(), source_uids=np.asarray(analysis.source.uids),
+             target_uids=np.asarray(analysis.target.uids))
+    return buffer.getvalue()
+
+
+def selection_table(analysis: GapAnalysis, rows: Any, origins: dict[str, str],
+                    fingerprints: dict[str, str]) -> Any:
+    """The samples at map ``rows`` (source rows first, then target rows) as a table to show and download:
+    ``domain``, ``uid``, ``class``, ``origin`` (the dataset's spec) and ``fingerprint`` (of the dataset as
+    loaded), so an import can map each row back to its sample and refuse a selection from another dataset."""
+    import pandas as pd
+
+    n_src = len(analysis.source)
+    out = []
+    for row in sorted({int(r) for r in rows}):
+        domain, ds, i = ("source", analysis.source, row) if row < n_src else ("target", analysis.target, row - n_src)
+        out.append({"domain": domain, "uid": ds.uids[i], "class": ds.classes[int(ds.labels[i])],
+                    "origin": origins.get(domain, ds.domain), "fingerprint": fingerprints.get(domain, "")})
+    return pd.DataFrame(out, columns=["domain", "uid", "class", "origin", "fingerprint"])
+
+
 def fmt_acc(value: float | None) -> str:
     """An accuracy for a sentence or a table: three decimals, or "n/a" when it could not be measured."""
     return "n/a" if value is None or value != value else f"{value:.3f}"

@@ -91,11 +91,10 @@ def cmd_gap(args: argparse.Namespace) -> int:
     ``--save-embeddings`` and ``--umap`` are checked before the work starts; if writing them still fails (a disk
     that fills), the metrics are printed first and then the error (exit 2).
     """
-    import io
 
     import numpy as np
 
-    from da_core.analysis import analyse_gap, fmt_acc
+    from da_core.analysis import analyse_gap, embeddings_npz, fmt_acc
 
     for flag, path in (("--save-embeddings", args.save_embeddings), ("--umap", args.umap)):
         if path:
@@ -106,11 +105,8 @@ def cmd_gap(args: argparse.Namespace) -> int:
                          n_permutations=args.permutations, progress=progress)
     problems: list[str] = []  # outputs that could not be written: reported after the metrics
     if args.save_embeddings:
-        buffer = io.BytesIO()  # np.savez on a path would append ".npz" to a name without it
-        np.savez(buffer, source=result.xs, target=result.xt,
-                 source_labels=result.source.labels.numpy(), target_labels=result.target.labels.numpy())
         try:
-            write_output(args.save_embeddings, buffer.getvalue(), "--save-embeddings")
+            write_output(args.save_embeddings, embeddings_npz(result), "--save-embeddings")
         except DAError as exc:
             problems.append(str(exc))
     if args.umap:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -54,7 +52,15 @@ elif reasons.get(choice):
     st.stop()
 
 # ------------------------------------------------------------------------------------------ analysis
-from da_core.analysis import embed_for_gap, fmt_acc, gap_key, map_key, measure_gap  # noqa: E402
+from da_core.analysis import (  # noqa: E402
+    embed_for_gap,
+    embeddings_npz,
+    fmt_acc,
+    gap_key,
+    map_key,
+    measure_gap,
+    selection_table,
+)
 from da_core.errors import DAError  # noqa: E402
 
 key = gap_key(source, target, embedder, max_samples, seed)
@@ -167,9 +173,12 @@ if selected:
     channels = max(im.shape[0] for im in images)
     images = np.stack([np.repeat(im, 3, 0) if im.shape[0] < channels else im for im in images])
     st.image(viz.gallery(images, []), caption="first 120 selected samples")
-    table = pd.DataFrame({"row": idx, "domain": domains[idx], "class": [classes[c] for c in labels[idx]],
-                          "index": [i if i < n_src else i - n_src for i in idx]})
-    st.dataframe(table, hide_index=True, width="stretch")
+    loaded = {role: _ui.load(st.session_state[f"{role}_spec"], role) for role in ("source", "target")}
+    table = selection_table(analysis, idx, {r: ds.domain for r, ds in loaded.items()},
+                            {r: ds.fingerprint for r, ds in loaded.items()})
+    st.dataframe(table, hide_index=True, width="stretch", column_order=["domain", "uid", "class"])
+    st.caption("The CSV names each sample by its uid and the dataset's fingerprint: upload it on the Training "
+               "page to train on exactly these source samples.")
     st.download_button("Download selection (CSV)", table.to_csv(index=False), file_name="selection.csv",
                        mime="text/csv")
 else:
@@ -183,7 +192,5 @@ c1.dataframe(per_class, hide_index=True, width="stretch")
 with c2:
     by = st.radio("Worst classes by", ["mmd2", "target_acc"], horizontal=True, key="gap_worst_by")
     st.plotly_chart(viz.worst_classes_figure(analysis.per_class, by), key="gap_worst", width="stretch")
-buf = io.BytesIO()
-np.savez(buf, source=xs, target=xt, source_labels=analysis.source.labels.numpy(),
-         target_labels=analysis.target.labels.numpy())
-st.download_button("Download embeddings (.npz)", buf.getvalue(), file_name="embeddings.npz")
+st.download_button("Download embeddings (.npz)", embeddings_npz(analysis), file_name="embeddings.npz",
+                   help="The vectors the metrics used, with each row's label and sample uid.")

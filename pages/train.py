@@ -60,12 +60,15 @@ def lab_pipeline() -> dict[str, Any] | None:
 
 
 def source_choice(upload: Any) -> dict[str, Any]:
-    """``source_subset`` or ``source_weights`` from an uploaded CSV with an ``index`` (and ``weight``) column."""
+    """``source_subset`` or ``source_weights`` from an uploaded selection CSV (rows mapped to the source by uid)."""
     if upload is None:
         return {}
-    from da_core.train.config import selection_from_csv
+    from da_core.train.config import read_selection
 
-    return selection_from_csv(upload.getvalue())
+    selection = read_selection(upload.getvalue(), _ui.load(st.session_state["source_spec"], "source"))
+    for note in selection.notes:
+        st.toast(f"Selection: {note}")
+    return selection.config
 
 
 def _pipeline_choice(choice: str, text: str = "") -> dict[str, Any] | None:
@@ -155,8 +158,8 @@ with st.expander("Run settings", expanded=not manager.jobs(session=SESSION)):
                      help="Applied on the fly to every labelled batch, on the training device.")
         c2.slider("Strength", 0.0, 1.0, key=_w("tr_strength", 0.35), step=0.05)
         c3.text_area("Pipeline JSON (for 'pipeline JSON')", key=_w("tr_pipe_json", ""), height=68)
-        st.file_uploader("Source selection (optional CSV with an `index` column, and `weight` for importance "
-                         "weights)", type=["csv"], key="tr_selection")
+        st.file_uploader("Source selection (optional: the Gap map's CSV, by `uid`, or a CSV with an `index` column; "
+                         "a `weight` column makes importance weights)", type=["csv"], key="tr_selection")
         st.form_submit_button("Start run", type="primary", key="train_submit", on_click=_start_run)
     _keep("tr_mode", "tr_opt", "tr_sched", "tr_device", "tr_lr", "tr_bbscale", "tr_wd", "tr_ls", "tr_epochs",
           "tr_max_steps", "tr_batch", "tr_seed", "tr_k", "tr_share", "tr_dann", "tr_dann_w", "tr_aug", "tr_strength",

@@ -60,7 +60,9 @@ def test_gap_command_json_and_saved_embeddings(tmp_path: Path, capsys: pytest.Ca
         assert {"value", "baseline", "ci", "significant"} <= set(m) and len(m["ci"]) == 2
     assert data["metrics"]["mmd2"]["p_value"] is not None and data["metrics"]["mmd2"]["bandwidth"] > 0
     saved = np.load(out)
-    assert set(saved.files) == {"source", "target", "source_labels", "target_labels"}
+    assert set(saved.files) == {"source", "target", "source_labels", "target_labels", "source_uids", "target_uids"}
+    source = load_dataset("builtin:printed-digits?n=300")
+    assert set(saved["source_uids"].tolist()) <= set(source.uids) and len(saved["source_uids"]) == 300
     assert saved["source"].shape == (300, 128)
     # exactly the vectors the metrics were computed on
     again = mmd2(saved["source"], saved["target"], data["metrics"]["mmd2"]["bandwidth"])

@@ -101,7 +101,7 @@ def test_folder_with_every_format_and_mode_loads(tmp_path: Path) -> None:
     assert len(ds) == 13 and ds.shape == (3, 16, 16)
     assert ds.counts == {"a": 4, "b": 4, "c": 5}
     assert not ds.report.skipped and ds.report.ignored == 0
-    assert list(ds.meta.columns) == ["path", "orig_width", "orig_height", "orig_mode"]
+    assert list(ds.meta.columns) == ["path", "orig_width", "orig_height", "orig_mode", "uid"]
     px = {row.path: ds.images[i, :, 8, 8].tolist() for i, row in ds.meta.iterrows()}
     modes = dict(zip(ds.meta["path"], ds.meta["orig_mode"], strict=True))
     assert modes["b/deep.png"] == "I;16" and modes["b/palette.bmp"] == "P" and modes["c/float.tif"] == "F"

@@ -24,7 +24,7 @@ def _labels(n: int = N, k: int = 5) -> np.ndarray:
 
 def _check_against_source(ds, expected: np.ndarray) -> None:
     """Every loaded image equals the sample its meta row points at (expected: N x C x H x W)."""
-    assert list(ds.meta.columns) == ["source_file", "index"]
+    assert list(ds.meta.columns) == ["source_file", "index", "uid"]
     for k, i in enumerate(ds.meta["index"]):
         np.testing.assert_array_equal(ds.images[k].numpy(), expected[i])
 

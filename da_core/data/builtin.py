@@ -30,7 +30,7 @@ from da_core.data.images import make_dataset
 from da_core.data.registry import N_PARAM, SEED_PARAM, SIZE_PARAM, Progress, register, stratified_subset
 from da_core.data.spec import DatasetSpec, Param
 
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"  # 3: every sample has a uid in meta
 DIGITS = [str(i) for i in range(10)]
 
 # ---------------------------------------------------------------------------------------------- fonts
@@ -253,7 +253,7 @@ def handwritten_digits(n: int | None = None, seed: int = 0, size: int = 28,
     idx = stratified_subset(labels, n, seed)
     box = int(round(size * 20 / 28))
     images = np.stack([centre(raw[i], size, box)[None] for i in idx])
-    meta = pd.DataFrame({"uci_index": idx})
+    meta = pd.DataFrame({"uci_index": idx, "uid": [f"uci:{i}" for i in idx.tolist()]})
     return make_dataset(images, labels[idx], DIGITS, domain, meta, report)
 
 

@@ -57,7 +57,9 @@ class Dataset:
     """A labelled image dataset from one domain.
 
     images: uint8 tensor N x C x H x W (C is 1 or 3).  labels: int64 tensor N, indices into ``classes``.
-    meta: one row per sample (origin path, generator parameters such as the font).  domain: the spec or
+    meta: one row per sample (origin path, generator parameters such as the font) with its ``uid``: the
+    relative file path for folders and ZIPs, ``split:index`` for torchvision files, the generator or UCI index
+    for built-ins (the row's position when a loader gives none).  domain: the spec or
     a short name.  report: what the loader skipped or ignored.  Treat instances as immutable: caches
     key on :attr:`fingerprint`.
     """
@@ -82,9 +84,35 @@ class Dataset:
         if len(self.meta) != len(self.images):
             raise ValueError("meta must have one row per image")
         self.meta = self.meta.reset_index(drop=True)
+        if "uid" not in self.meta.columns:  # a loader without its own identity: the position at load time
+            self.meta = self.meta.assign(uid=[str(i) for i in range(len(self.meta))])
+
+    @property
+    def uids(self) -> list[str]:
+        """Each sample's stable identity (set at load time; kept by subsets, caps, class alignment and splits)."""
+        return [str(u) for u in self.meta["uid"]]
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
+
+    def positions_of(self, uids: Any) -> tuple[np.ndarray, list[str], int]:
+        """Positions of the samples named by ``uids``, in the order given (first mention kept), with the uids
+        this dataset does not have and the number of repeated mentions."""
+        where = {u: i for i, u in enumerate(self.uids)}
+        seen: set[str] = set()
+        positions: list[int] = []
+        unknown: list[str] = []
+        repeats = 0
+        for u in (str(v) for v in uids):
+            if u in seen:
+                repeats += 1
+                continue
+            seen.add(u)
+            if u in where:
+                positions.append(where[u])
+            else:
+                unknown.append(u)
+        return np.asarray(positions, dtype=np.int64), unknown, repeats
 
     @property
     def shape(self) -> tuple[int, int, int]:

@@ -59,7 +59,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 # Decoders PIL may use; anything else (EPS via Ghostscript, PSD, ...) is refused even if renamed to .png.
 PIL_FORMATS = ("PNG", "JPEG", "BMP", "DIB", "WEBP", "TIFF")
 JUNK_NAMES = frozenset({"__MACOSX", "Thumbs.db", "desktop.ini"})
-META_COLUMNS = ["path", "orig_width", "orig_height", "orig_mode"]
+META_COLUMNS = ["path", "orig_width", "orig_height", "orig_mode", "uid"]
 
 FILE_PARAMS = (
     N_PARAM,
@@ -418,7 +418,7 @@ def _decode_items(items: list[_Item], classes: list[str], spec: DatasetSpec, pro
             out[i] = arr.transpose(2, 0, 1)
         grey_all = grey_all and is_grey
         kept[i] = True
-        rows.append({"path": item.path, "orig_width": w, "orig_height": h, "orig_mode": mode})
+        rows.append({"path": item.path, "orig_width": w, "orig_height": h, "orig_mode": mode, "uid": item.path})
     out = out[kept]
     if channels == "auto" and grey_all:
         out = np.ascontiguousarray(out[:, :1])

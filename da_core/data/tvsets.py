@@ -151,6 +151,7 @@ def _finish(spec: DatasetSpec, raw: _Raw, progress: Progress) -> Dataset:
     meta = pd.DataFrame({
         "source_file": np.asarray(raw.files, dtype=object)[blocks],
         "index": (idx - starts[blocks]).astype(np.int64),
+        "uid": [f"{spec.options.get('split') or 'train'}:{i}" for i in idx.tolist()],  # split and position in it
     })
     tensor: torch.Tensor = torch.from_numpy(images)
     size = spec.options.get("size")

@@ -55,7 +55,27 @@ def _config(args: argparse.Namespace) -> Any:
 
     resolve(config.source)  # a bad spec is a usage mistake: say so before any run is recorded
     resolve(config.target)
+    if getattr(args, "selection", None):
+        config = _with_selection(config, args.selection)
     return config
+
+
+def _with_selection(config: Any, path: str) -> Any:
+    """The config training on the samples a selection CSV names (mapped to the whole source by uid)."""
+    from da_core.data import load_dataset
+    from da_core.train.config import read_selection
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise SpecError(f"--selection {path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        selection = read_selection(data, load_dataset(config.source))
+    except SpecError as exc:
+        raise SpecError(f"--selection {path}: {exc}") from None
+    for note in selection.notes:
+        print(f"note: selection: {note}", file=sys.stderr)
+    return config.replace(**{"source_subset": None, "source_weights": None, **selection.config})
 
 
 def _open_store(args: argparse.Namespace) -> Any:
@@ -221,6 +241,8 @@ def register(sub: Any) -> None:
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--pipeline", metavar="P.json", help="augment training batches with this pipeline")
     p.add_argument("--strength", type=float, default=None, help="pipeline strength in [0, 1] (default: its own)")
+    p.add_argument("--selection", metavar="SEL.csv",
+                   help="train on these source samples (the Gap map's selection CSV, by uid; or an index column)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sweep", help="fine-tune at every augmentation strength x seed; target accuracy vs strength")

@@ -248,24 +248,82 @@ def _number(cfg: TrainConfig, name: str, lo: float, hi: float, optional: bool = 
 MAX_SELECTION_ROWS = 100_000_000  # a weight list is allocated per index: refuse absurd ones before allocating
 
 
-def selection_from_csv(data: bytes | str) -> dict[str, Any]:
-    """``{"source_subset": [...]}`` or ``{"source_weights": [...]}`` from a CSV of a source selection.
+@dataclass
+class Selection:
+    """A source selection read from a CSV: the config fields it sets and what was left out, in words."""
 
-    The CSV has an ``index`` column (positions in the whole source dataset); with a ``weight`` column the
-    weights are importance weights (one row per source sample, in index order), otherwise the listed indices
-    are the subset to train on.
+    config: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+def selection_from_csv(data: bytes | str, source: Any = None) -> dict[str, Any]:
+    """``{"source_subset": [...]}`` or ``{"source_weights": [...]}`` from a selection CSV (:func:`read_selection`)."""
+    return read_selection(data, source).config
+
+
+def read_selection(data: bytes | str, source: Any = None) -> Selection:
+    """Read a source selection: which samples of the whole ``source`` dataset to train on, or their weights.
+
+    The CSV the Gap map exports names samples by ``uid`` with their ``domain``, ``origin`` and the dataset's
+    ``fingerprint``: rows are mapped to ``source`` by uid (it must be given), target rows are left out, and a
+    CSV made on another dataset (a fingerprint that is not ``source``'s) is refused.  A hand-made CSV may
+    instead give ``index``: positions in the whole source.  With a ``weight`` column the rows are importance
+    weights (unlisted samples get 0), otherwise the listed samples are the subset to train on.
     """
     import io
 
     import pandas as pd
 
     try:
-        frame = pd.read_csv(io.BytesIO(data.encode() if isinstance(data, str) else data))
+        frame = pd.read_csv(io.BytesIO(data.encode() if isinstance(data, str) else data), dtype={"uid": str})
     except Exception as exc:  # pandas raises many kinds of parser errors
         raise SpecError(f"source selection CSV: cannot read it ({exc})") from None
-    columns = {c.strip().lower(): c for c in frame.columns}
+    columns = {str(c).strip().lower(): c for c in frame.columns}
+    notes: list[str] = []
+    if "fingerprint" in columns and source is not None:
+        prints = {str(v) for v in frame[columns["fingerprint"]].dropna()}
+        if prints and source.fingerprint not in prints:
+            raise SpecError(f"source selection CSV: it was made on another dataset (fingerprint "
+                            f"{', '.join(sorted(prints))}), not on this source {source.domain!r} (fingerprint "
+                            f"{source.fingerprint}); export the selection again with this source")
+    if "domain" in columns:
+        is_source = frame[columns["domain"]].astype(str).str.strip().str.lower() == "source"
+        if (~is_source).any():
+            notes.append(f"{int((~is_source).sum())} target rows left out (only source samples are trained on)")
+        frame = frame[is_source]
+    weight = None
+    if "weight" in columns:
+        try:
+            weight = frame[columns["weight"]].astype("float64").tolist()
+        except (ValueError, TypeError):
+            raise SpecError("source selection CSV: 'weight' must hold numbers") from None
+    if "uid" in columns:
+        if source is None:
+            raise SpecError("source selection CSV: its rows name samples by uid; the source dataset is needed to "
+                            "map them")
+        positions, unknown, repeats = source.positions_of(frame[columns["uid"]].astype(str))
+        if unknown:
+            notes.append(f"{len(unknown)} uids are not in this source (e.g. {', '.join(unknown[:3])}): left out")
+        if repeats:
+            notes.append(f"{repeats} repeated rows counted once")
+        if not len(positions):
+            raise SpecError(f"source selection CSV: none of its {len(frame)} source rows names a sample of "
+                            f"{source.domain!r}")
+        if weight is None:
+            return Selection({"source_subset": sorted(positions.tolist())}, notes)
+        first = {u: w for u, w in reversed(list(zip(frame[columns["uid"]].astype(str), weight)))}
+        weights = [0.0] * len(source)
+        for pos, uid in enumerate(source.uids):
+            if uid in first:
+                weights[pos] = float(first[uid])
+        return Selection({"source_weights": weights}, notes)
     if "index" not in columns:
-        raise SpecError(f"source selection CSV: needs an 'index' column; it has {', '.join(map(str, frame.columns))}")
+        raise SpecError(f"source selection CSV: needs a 'uid' (or an 'index') column; it has "
+                        f"{', '.join(map(str, frame.columns))}")
+    if "domain" in columns:  # the Gap map's export before uids: its index counted rows of the capped map
+        raise SpecError("source selection CSV: its 'index' counts positions in the Gap map's capped sample, not "
+                        "in the source (an export from an older version); export the selection again: it now "
+                        "names each sample by uid")
     try:
         index = frame[columns["index"]].astype("int64")
     except (ValueError, TypeError, OverflowError):
@@ -274,14 +332,10 @@ def selection_from_csv(data: bytes | str) -> dict[str, Any]:
         raise SpecError("source selection CSV: 'index' must not be negative")
     if len(index) and int(index.max()) >= MAX_SELECTION_ROWS:
         raise SpecError(f"source selection CSV: index {int(index.max())} is far past any dataset's size")
-    if "weight" not in columns:
-        return {"source_subset": sorted(set(index.tolist()))}
-    try:
-        weight = frame[columns["weight"]].astype("float64")
-    except (ValueError, TypeError):
-        raise SpecError("source selection CSV: 'weight' must hold numbers") from None
+    if weight is None:
+        return Selection({"source_subset": sorted(set(index.tolist()))}, notes)
     n = int(index.max()) + 1
     weights = [0.0] * n
-    for i, w in zip(index.tolist(), weight.tolist()):
+    for i, w in zip(index.tolist(), weight):
         weights[i] = float(w)
-    return {"source_weights": weights}
+    return Selection({"source_weights": weights}, notes)
