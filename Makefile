@@ -43,7 +43,8 @@ $(E2E_STAMP): requirements-e2e.txt $(STAMP)
 
 chromium:
 	@test -x $(CHROMIUM) || { echo "Chromium missing: installing Debian's package"; \
-	  if [ "$$(id -u)" = 0 ]; then apt-get install -y chromium; else sudo apt-get install -y chromium; fi; }
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
 
 test-e2e: setup $(E2E_STAMP) chromium
 	$(PY) -m pytest -m e2e tests/e2e
