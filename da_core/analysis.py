@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 
 from da_core.data import Dataset, stratified_split
-from da_core.data.registry import stratified_subset
 
 Progress = Any
 
@@ -43,11 +42,6 @@ class GapAnalysis:
         }
 
 
-def cap(ds: Dataset, max_samples: int | None, seed: int = 0) -> Dataset:
-    """A seeded class-stratified subset of at most ``max_samples`` samples (the dataset itself when smaller)."""
-    if max_samples is None or len(ds) <= max_samples:
-        return ds
-    return ds.subset(stratified_subset(ds.labels.numpy(), max_samples, seed))
 
 
 def gap_key(source: Dataset, target: Dataset, embedder: str, max_samples: int | None, seed: int) -> str:
@@ -142,7 +136,7 @@ def embed_for_gap(source: Dataset, target: Dataset, embedder: str = "digits-cnn"
     from da_core.embed import embed_pair
 
     t = time.perf_counter()
-    src, tgt = cap(source, max_samples, seed), cap(target, max_samples, seed)
+    src, tgt = source.capped(max_samples, seed), target.capped(max_samples, seed)
     xs, xt, info = embed_pair(src, tgt, embedder, device, progress=progress)
     return EmbeddedPair(info.embedder, info.device, src, tgt, xs, xt, time.perf_counter() - t)
 

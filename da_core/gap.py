@@ -230,7 +230,7 @@ def _p_value(stats: torch.Tensor) -> float:
 # ---------------------------------------------------------------------------------------- other metrics
 
 
-def pad(x: ArrayLike, y: ArrayLike, *, seed: int = 0, device: Device = "auto", n_folds: int = 5) -> float:
+def proxy_a_distance(x: ArrayLike, y: ArrayLike, *, seed: int = 0, device: Device = "auto", n_folds: int = 5) -> float:
     """Proxy A-distance 2(1 − 2ε): ε = cross-validated error of a logistic-regression domain classifier.
 
     The larger domain is subsampled to the smaller one's size; features are standardized inside each fold.
@@ -389,7 +389,7 @@ METRICS: dict[str, Metric] = {
             "pad",
             "Proxy A-distance",
             "2(1 − 2ε) with ε the held-out error of a linear classifier told to tell the domains apart.",
-            pad,
+            proxy_a_distance,
             "0 (inseparable) to 2 (perfectly separable)",
             max_boot=30,
             boot_max_points=1000,

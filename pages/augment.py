@@ -344,9 +344,8 @@ if not test_cached:
     st.button("Run the self-test", key=f"{P}_selftest", icon=":material/rule:", disabled=not pipeline.ops,
               on_click=_keep, args=(f"{P}_selftest_req", test_key))
 if test_cached or (pipeline.ops and st.session_state.get(f"{P}_selftest_req") == test_key):
-    from da_core.analysis import cap  # noqa: E402
 
-    sample = cap(source, 64, pipeline.seed)
+    sample = source.capped(64, pipeline.seed)
     tests = _ui.memo("augment-selftest", test_key,
                      lambda p: self_test(pipeline, sample.images, strengths=grid, seed=pipeline.seed,
                                          embedder=embedder, progress=p, labels=sample.labels,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from _helpers import strict_json
 
-from da_core.analysis import analyse_gap, cap
+from da_core.analysis import analyse_gap
 from da_core.cli import main
 from da_core.data import load_dataset
 from da_core.gap import mmd2
@@ -42,10 +42,10 @@ def test_per_class_table_and_probe(analysis) -> None:
 
 def test_cap_is_stratified_and_seeded() -> None:
     ds = load_dataset("builtin:printed-digits?n=500")
-    a, b = cap(ds, 100, seed=1), cap(ds, 100, seed=1)
+    a, b = ds.capped(100, seed=1), ds.capped(100, seed=1)
     assert len(a) == 100 and set(a.counts.values()) == {10}
     assert a.fingerprint == b.fingerprint
-    assert cap(ds, 1000) is ds
+    assert ds.capped(1000) is ds
 
 
 def test_gap_command_json_and_saved_embeddings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

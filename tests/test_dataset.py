@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from da_core.data import Dataset, align_classes, check_usable
+from da_core.data.dataset import stratified_subset
 from da_core.data.images import make_dataset, resize_batch
-from da_core.data.registry import stratified_subset
 from da_core.errors import DatasetError
 
 

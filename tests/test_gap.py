@@ -17,7 +17,8 @@ from da_core.errors import DAError
 from da_core.gap import METRIC_HELP, METRICS, GapError, MetricResult
 
 # Closed forms are checked in float64 on the CPU, also where a GPU is present; test_gpu_matches_cpu covers the GPU.
-coral, frechet, gap_report, median_bandwidth, mmd2, mmd2_test, pad, per_class_mmd2, swd = (
+(coral, frechet, gap_report, median_bandwidth, mmd2, mmd2_test, proxy_a_distance, per_class_mmd2,
+ swd) = (
     partial(fn, device="cpu")
     for fn in (
         gap.coral,
@@ -26,7 +27,7 @@ coral, frechet, gap_report, median_bandwidth, mmd2, mmd2_test, pad, per_class_mm
         gap.median_bandwidth,
         gap.mmd2,
         gap.mmd2_test,
-        gap.pad,
+        gap.proxy_a_distance,
         gap.per_class_mmd2,
         gap.swd,
     )
@@ -175,8 +176,8 @@ def test_swd_is_seeded() -> None:
 
 
 def test_pad_separated_and_identical() -> None:
-    assert pad(gaussian(300, 4, 25), gaussian(200, 4, 26, shift=10.0)) >= 1.95
-    assert pad(gaussian(300, 4, 27), gaussian(300, 4, 28)) <= 0.2
+    assert proxy_a_distance(gaussian(300, 4, 25), gaussian(200, 4, 26, shift=10.0)) >= 1.95
+    assert proxy_a_distance(gaussian(300, 4, 27), gaussian(300, 4, 28)) <= 0.2
 
 
 # ------------------------------------------------------------------------------------------- reporting

@@ -11,7 +11,7 @@ from _helpers import strict_json
 from PIL import Image
 from test_tvsets import make_mnist
 
-from da_core.analysis import analyse_gap, cap, selection_table
+from da_core.analysis import analyse_gap, selection_table
 from da_core.data import align_pair, load_dataset
 from da_core.errors import SpecError
 from da_core.train.config import TrainConfig, read_selection
@@ -36,7 +36,7 @@ def test_uids_are_set_at_load_time_and_survive_every_transformation(tmp_path: Pa
     mnist = load_dataset(f"torchvision:MNIST?root={tmp_path / 'm'}&n=10")
     assert all(u.startswith("train:") for u in mnist.uids) and len(set(mnist.uids)) == 10
 
-    capped = cap(src, 200, seed=3)
+    capped = src.capped(200, seed=3)
     assert set(capped.uids) <= set(src.uids)
     for i in (0, 57, 199):  # the same sample under the same uid
         j = src.uids.index(capped.uids[i])

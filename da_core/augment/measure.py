@@ -334,7 +334,6 @@ def measure_over_augmentation(pipeline: Pipeline, source: Dataset, target: Datas
     ``max_samples`` caps each domain (seeded, class-stratified); half the capped source trains the probe and
     half is the held-out split that is augmented.  The same seed gives the same numbers.
     """
-    from da_core.analysis import cap
     from da_core.data import align_pair
     from da_core.errors import DAError
     from da_core.gap import median_bandwidth, mmd2
@@ -349,7 +348,7 @@ def measure_over_augmentation(pipeline: Pipeline, source: Dataset, target: Datas
     seconds: dict[str, float] = {}
 
     t = time.perf_counter()
-    src, tgt = cap(source, max_samples, seed), cap(target, max_samples, seed)
+    src, tgt = source.capped(max_samples, seed), target.capped(max_samples, seed)
     train, held = src.split(HELD_OUT_FRACTION, seed=seed)
     if len(train) < 4 or len(held) < 4:
         raise DAError(f"source has too few samples ({len(src)}) to split into a probe and a held-out set")

@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 
 from da_core import config
-from da_core.data.dataset import Dataset, LoadReport
+from da_core.data.dataset import Dataset, LoadReport, stratified_subset
 from da_core.data.images import make_dataset
-from da_core.data.registry import N_PARAM, SEED_PARAM, SIZE_PARAM, Progress, register, stratified_subset
+from da_core.data.registry import N_PARAM, SEED_PARAM, SIZE_PARAM, Progress, register
 from da_core.data.spec import DatasetSpec, Param
 
 GENERATOR_VERSION = "3"  # 3: every sample has a uid in meta

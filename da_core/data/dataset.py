@@ -154,6 +154,12 @@ class Dataset:
             report=self.report,
         )
 
+    def capped(self, max_samples: int | None, seed: int = 0) -> Dataset:
+        """A seeded, class-stratified subset of at most ``max_samples`` samples (this dataset when smaller)."""
+        if max_samples is None or len(self) <= max_samples:
+            return self
+        return self.subset(stratified_subset(self.labels.numpy(), max_samples, seed))
+
     def split(self, fraction: float = 0.2, seed: int = 0) -> tuple[Dataset, Dataset]:
         """Stratified split into (rest, held_out) with about ``fraction`` of each class held out; every class
         keeps at least one sample in ``rest`` (see :func:`stratified_split`)."""
@@ -194,6 +200,23 @@ class Dataset:
         else:
             raise ValueError("channels must be 1 or 3")
         return replace(self, images=images, _fingerprint=None)
+
+
+def stratified_subset(labels: Any, n: int | None, seed: int) -> Any:
+    """Indices of a seeded subset of about ``n`` samples keeping class proportions (all when n is None)."""
+    labels = np.asarray(labels)
+    if n is None or n >= len(labels):
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(labels))
+    # Round-robin over classes in a shuffled order keeps proportions and is exact in n.
+    classes, inverse = np.unique(labels[order], return_inverse=True)
+    rank = np.zeros(len(order), dtype=np.int64)
+    for c in range(len(classes)):
+        pos = np.flatnonzero(inverse == c)
+        rank[pos] = np.arange(len(pos)) * (len(labels) / max(len(pos), 1))
+    chosen = order[np.argsort(rank, kind="stable")[:n]]
+    return np.sort(chosen)
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

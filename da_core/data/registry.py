@@ -115,22 +115,3 @@ def load_dataset(spec: str | DatasetSpec, progress: Progress | None = None) -> D
     ds.domain = ds.domain or str(resolved)
     report(1.0, f"loaded {len(ds)} samples")
     return check_usable(ds, "dataset")
-
-
-def stratified_subset(labels: Any, n: int | None, seed: int) -> Any:
-    """Indices of a seeded subset of about ``n`` samples keeping class proportions (all when n is None)."""
-    import numpy as np
-
-    labels = np.asarray(labels)
-    if n is None or n >= len(labels):
-        return np.arange(len(labels))
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(labels))
-    # Round-robin over classes in a shuffled order keeps proportions and is exact in n.
-    classes, inverse = np.unique(labels[order], return_inverse=True)
-    rank = np.zeros(len(order), dtype=np.int64)
-    for c in range(len(classes)):
-        pos = np.flatnonzero(inverse == c)
-        rank[pos] = np.arange(len(pos)) * (len(labels) / max(len(pos), 1))
-    chosen = order[np.argsort(rank, kind="stable")[:n]]
-    return np.sort(chosen)

@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from da_core.data.dataset import Dataset
+from da_core.data.dataset import Dataset, stratified_subset
 from da_core.data.images import make_dataset, resize_batch
-from da_core.data.registry import N_PARAM, SEED_PARAM, Progress, register, stratified_subset
+from da_core.data.registry import N_PARAM, SEED_PARAM, Progress, register
 from da_core.data.spec import DatasetSpec, Param
 from da_core.errors import DatasetError, SpecError
 
