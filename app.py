@@ -44,12 +44,7 @@ def _warm_up() -> None:
     from da_core import warmup
     from pages import _ui
 
-    cache, lock = _ui._memo_store()  # fetched here, in the script thread: the worker never calls streamlit
-
-    def publish(entries: list[tuple[str, str, Any]]) -> None:
-        with lock:
-            for kind, key, value in entries:
-                cache[(kind, key)] = value
+    publish = _ui.publisher()  # made here, in the script thread: the worker never calls streamlit
 
     def umap_warm_up() -> None:
         from da_core.reduce import warm_up

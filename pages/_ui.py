@@ -72,6 +72,27 @@ def _memo_store() -> tuple[OrderedDict[tuple[str, str], Any], threading.Lock]:
 MAX_CACHED = {"dataset": 12, "pair": 6, "embedding": 8, "analysis": 8, "map": 24}
 
 
+def is_cached(kind: str, key: str) -> bool:
+    """Whether :func:`memo` holds a result for (kind, key) already (a page can show a quick stand-in if not)."""
+    cache, lock = _memo_store()
+    with lock:
+        return (kind, key) in cache
+
+
+def publisher() -> Any:
+    """A function ``publish([(kind, key, value), ...])`` that puts results into :func:`memo`'s cache from any
+    thread.  Call this in the script thread (it reaches Streamlit's resource cache); the function it returns
+    never touches streamlit, so background work may call it."""
+    cache, lock = _memo_store()
+
+    def publish(entries: list[tuple[str, str, Any]]) -> None:
+        with lock:
+            for kind, key, value in entries:
+                cache[(kind, key)] = value
+
+    return publish
+
+
 def memo(kind: str, key: str, compute: Any, label: str) -> Any:
     """Return the cached result for (kind, key), or run ``compute(progress)`` under a status box with a
     progress bar.  Used instead of ``st.cache_*`` so long work can report progress while it runs."""

@@ -271,7 +271,7 @@ max_samples = int(_widget("number_input", "Max samples per domain", f"{P}_max", 
 auto = _widget("toggle", "Auto", f"{P}_auto", False, m4, help="Re-measure whenever the pipeline changes.")
 grid = GRIDS[grid_name]
 key = editor.measure_key(pipeline, source.fingerprint, target.fingerprint, grid, embedder, max_samples)
-cached = ("augment-measure", key) in _ui._memo_store()[0]
+cached = _ui.is_cached("augment-measure", key)
 if not cached:
     st.button("Measure over-augmentation", key=f"{P}_measure", type="primary", icon=":material/monitoring:",
               disabled=not pipeline.ops, on_click=_keep, args=(f"{P}_measure_req", key))
@@ -339,7 +339,7 @@ st.caption("Each op alone on 64 source samples: its effect (mean embedding dista
            "typical distance between two samples) against s. An op that changes nothing or whose effect falls "
            "as s grows gets a warning.")
 test_key = editor.measure_key(pipeline, source.fingerprint, grid, embedder, "self-test")
-test_cached = ("augment-selftest", test_key) in _ui._memo_store()[0]
+test_cached = _ui.is_cached("augment-selftest", test_key)
 if not test_cached:
     st.button("Run the self-test", key=f"{P}_selftest", icon=":material/rule:", disabled=not pipeline.ops,
               on_click=_keep, args=(f"{P}_selftest_req", test_key))

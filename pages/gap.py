@@ -100,7 +100,7 @@ with map_col:
     k = 3 if dims == "3-D" else 2
     plot = st.empty()
     umap_key = map_key(key, k, n_neighbors, min_dist, engine)
-    umap_ready = ("map", umap_key) in _ui._memo_store()[0]
+    umap_ready = _ui.is_cached("map", umap_key)
     if not umap_ready:  # show PCA at once while UMAP runs
         pca = _ui.memo("map", f"{key}|{k}|pca", lambda p: reduce(points, "pca", n_components=k, seed=seed),
                        "Computing a PCA map")
