@@ -74,10 +74,11 @@ def selection_table(analysis: GapAnalysis, rows: Any, origins: dict[str, str],
     import pandas as pd
 
     n_src = len(analysis.source)
+    uids = {"source": analysis.source.uids, "target": analysis.target.uids}  # once, not once per row
     out = []
     for row in sorted({int(r) for r in rows}):
         domain, ds, i = ("source", analysis.source, row) if row < n_src else ("target", analysis.target, row - n_src)
-        out.append({"domain": domain, "uid": ds.uids[i], "class": ds.classes[int(ds.labels[i])],
+        out.append({"domain": domain, "uid": uids[domain][i], "class": ds.classes[int(ds.labels[i])],
                     "origin": origins.get(domain, ds.domain), "fingerprint": fingerprints.get(domain, "")})
     return pd.DataFrame(out, columns=["domain", "uid", "class", "origin", "fingerprint"])
 

@@ -311,12 +311,10 @@ def read_selection(data: bytes | str, source: Any = None) -> Selection:
                             f"{source.domain!r}")
         if weight is None:
             return Selection({"source_subset": sorted(positions.tolist())}, notes)
-        first = {u: w for u, w in reversed(list(zip(frame[columns["uid"]].astype(str), weight)))}
-        weights = [0.0] * len(source)
-        for pos, uid in enumerate(source.uids):
-            if uid in first:
-                weights[pos] = float(first[uid])
-        return Selection({"source_weights": weights}, notes)
+        first: dict[str, float] = {}  # a repeated uid keeps its first weight, as positions_of keeps its first row
+        for uid, w in zip(frame[columns["uid"]].astype(str), weight):
+            first.setdefault(uid, float(w))
+        return Selection({"source_weights": [first.get(uid, 0.0) for uid in source.uids]}, notes)
     if "index" not in columns:
         raise SpecError(f"source selection CSV: needs a 'uid' (or an 'index') column; it has "
                         f"{', '.join(map(str, frame.columns))}")

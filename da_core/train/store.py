@@ -480,8 +480,11 @@ class RunStore:
         return self._run_record(rows[0]) if rows else None
 
     def _run_record(self, row: sqlite3.Row) -> RunRecord:
-        record = _run(row)
-        shown = self._shown("runs", record.id)
+        return self._with_unsaved("runs", _run(row))
+
+    def _with_unsaved(self, table: str, record: Any) -> Any:
+        """``record`` with the changes this process could not write yet (see :meth:`set_status`) applied."""
+        shown = self._shown(table, record.id)
         if shown:
             record.__dict__.update(shown)
         return record
@@ -595,11 +598,7 @@ class RunStore:
         return self._sweep_record(rows[0]) if rows else None
 
     def _sweep_record(self, row: sqlite3.Row) -> SweepRecord:
-        record = _sweep(row)
-        shown = self._shown("sweeps", record.id)
-        if shown:
-            record.__dict__.update(shown)
-        return record
+        return self._with_unsaved("sweeps", _sweep(row))
 
     def list_sweeps(self, limit: int | None = None) -> list[SweepRecord]:
         """Sweeps, newest first."""

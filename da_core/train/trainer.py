@@ -422,7 +422,7 @@ class Trainer:
         batch_size = effective_batch_size(cfg.batch_size, n_src + n_lab)
         if batch_size != cfg.batch_size:
             notes.append(f"batch size {cfg.batch_size} is larger than the {n_src + n_lab} training samples; "
-                              f"used {batch_size} (all of them) per step")
+                         f"used {batch_size} (all of them) per step")
         steps_per_epoch = max(1, math.ceil(n_src / batch_size))
         total = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * steps_per_epoch
         epochs = math.ceil(total / steps_per_epoch)
