@@ -13,8 +13,9 @@ from typing import Any
 
 import streamlit as st
 
+from da_core import warmup  # cheap: no torch at import
+
 ASSETS = Path(__file__).parent / "assets"
-POLL_S = 2.0  # how often a waiting page reads the progress (each read costs the busy worker some CPU time)
 GATE_KEY = "da-warmup-gate"  # the waiting view's container (tests/e2e/browser.py looks for it)
 # The warm-up steps (da_core.warmup.STEPS) each page needs on the default pair before it can draw at once.
 PAGE_NEEDS: dict[str, tuple[str, ...]] = {
@@ -41,7 +42,6 @@ def _warm_up() -> None:
     UMAP and augmentation-preview warm-ups.  Results go straight into the pages' shared cache."""
     if os.environ.get("DA_WARM_UP", "1") == "0":
         return
-    from da_core import warmup
     from pages import _ui
 
     publish = _ui.publisher()  # made here, in the script thread: the worker never calls streamlit
@@ -71,9 +71,8 @@ def _on_default_pair() -> bool:
         return False
 
 
-@st.fragment(run_every=POLL_S)
+@st.fragment(run_every=warmup.POLL_S)
 def _preparation_progress(needs: tuple[str, ...]) -> None:
-    from da_core import warmup
 
     status = warmup.status()
     if status.ready(needs):
@@ -86,7 +85,6 @@ def _wait_for_preparation(page: Any) -> None:
     needs = PAGE_NEEDS.get(page.url_path)
     if not needs:
         return
-    from da_core import warmup
 
     if warmup.status().ready(needs) or not _on_default_pair():
         return

@@ -53,6 +53,7 @@ GAP_DEFAULTS: dict[str, Any] = {"embedder": "digits-cnn", "max_samples": 2000, "
 MAP_DEFAULTS: dict[str, Any] = {"n_components": 2, "n_neighbors": 15, "min_dist": 0.1, "engine": "auto"}
 GAP_CACHE_VERSION = "1"
 UMAP_MODES = ("compile", "map", "skip")
+POLL_S = 2.0  # how often a waiting page reads the progress (each read costs the busy worker some CPU time)
 AFTER_DELAY_S = 10.0  # between the preparation and the other warm-ups (umap-learn's compile is CPU-heavy)
 Progress = Callable[[float, str], None]
 

@@ -22,7 +22,7 @@ def _preparation_note() -> None:
 
     running = warmup.status().state == "running"
 
-    @st.fragment(run_every=2.0 if running else None)
+    @st.fragment(run_every=warmup.POLL_S if running else None)
     def note() -> None:
         status = warmup.status()
         if status.state == "running":
