@@ -94,7 +94,7 @@ def cmd_gap(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from da_core.analysis import analyse_gap, embeddings_npz, fmt_acc
+    from da_core.gap_workflow import analyse_gap, embeddings_npz, fmt_acc
 
     for flag, path in (("--save-embeddings", args.save_embeddings), ("--umap", args.umap)):
         if path:

@@ -179,9 +179,9 @@ class Prepared:
     source: Any = None  # the datasets as loaded (what pages/_ui.load caches)
     target: Any = None
     pair: tuple[Any, Any, Any] | None = None  # after class/shape alignment (what the pages compute on)
-    embedded: Any = None  # analysis.EmbeddedPair
+    embedded: Any = None  # gap_workflow.EmbeddedPair
     map: Any = None  # reduce.MapResult
-    analysis: Any = None  # analysis.GapAnalysis
+    analysis: Any = None  # gap_workflow.GapAnalysis
     steps: list[StepReport] = field(default_factory=list)
 
     @property
@@ -266,7 +266,7 @@ def _step_model(out: Prepared, report: Progress, umap: str) -> str:
 
 
 def _step_embeddings(out: Prepared, report: Progress, umap: str) -> str:
-    from da_core.analysis import embed_for_gap
+    from da_core.gap_workflow import embed_for_gap
 
     src, tgt, _ = out.pair
     g = GAP_DEFAULTS
@@ -344,7 +344,7 @@ def _cache_file(kind: str, key: str, suffix: str) -> Path | None:
 def _gap_cache_path(pair: Any, seed: int, n_permutations: int, n_boot: int) -> Path | None:
     """Where the metrics of these exact inputs are kept (None when the cache folder cannot be used)."""
     here = Path(__file__).resolve().parent
-    key = _digest([GAP_CACHE_VERSION, (here / "gap.py").read_bytes(), (here / "analysis.py").read_bytes(),
+    key = _digest([GAP_CACHE_VERSION, (here / "gap.py").read_bytes(), (here / "gap_workflow.py").read_bytes(),
                    json.dumps([pair.embedder, list(pair.source.classes), seed, n_permutations, n_boot,
                                _cuda_in_use()]),
                    pair.xs, pair.xt, pair.source.labels.numpy(), pair.target.labels.numpy()])
@@ -394,14 +394,14 @@ def _plain(obj: Any) -> Any:
 
 def cached_measure_gap(pair: Any, seed: int = 0, n_permutations: int = 200, n_boot: int = 200,
                        progress: Progress | None = None) -> Any:
-    """:func:`da_core.analysis.measure_gap`, kept on disk by its exact inputs: a repeat reads the numbers back.
+    """:func:`da_core.gap_workflow.measure_gap`, kept on disk by its exact inputs: a repeat reads the numbers back.
 
     The file is private JSON (NaN kept as NaN, so a reread analysis equals the computed one); a damaged or
     stale file is recomputed.
     """
     from da_core import config
-    from da_core.analysis import GapAnalysis, measure_gap
     from da_core.gap import MetricResult
+    from da_core.gap_workflow import GapAnalysis, measure_gap
 
     path = _gap_cache_path(pair, seed, n_permutations, n_boot)
     if path is not None and path.exists():
@@ -435,7 +435,7 @@ def memo_entries(prepared: Prepared) -> list[tuple[str, str, Any]]:
         out += [("dataset", prepared.source_spec, prepared.source), ("dataset", prepared.target_spec, prepared.target)]
     if prepared.embedded is None or prepared.pair is None:
         return out
-    from da_core.analysis import gap_key, map_key
+    from da_core.gap_workflow import gap_key, map_key
 
     src, tgt, _ = prepared.pair
     g, m = GAP_DEFAULTS, MAP_DEFAULTS

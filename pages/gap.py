@@ -52,7 +52,8 @@ elif reasons.get(choice):
     st.stop()
 
 # ------------------------------------------------------------------------------------------ analysis
-from da_core.analysis import (  # noqa: E402
+from da_core.errors import DAError  # noqa: E402
+from da_core.gap_workflow import (  # noqa: E402
     embed_for_gap,
     embeddings_npz,
     fmt_acc,
@@ -61,7 +62,6 @@ from da_core.analysis import (  # noqa: E402
     measure_gap,
     selection_table,
 )
-from da_core.errors import DAError  # noqa: E402
 
 key = gap_key(source, target, embedder, max_samples, seed)
 try:

@@ -157,11 +157,11 @@ def test_write_cache_file_removes_its_temporary_file_on_every_failure(tmp_path: 
 def test_gap_checks_its_output_paths_before_any_work(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: list[str],
         fragment: str) -> None:
-    import da_core.analysis
+    import da_core.gap_workflow
 
     (tmp_path / "a-file").write_text("x")
     args = [a.format(folder=tmp_path, file=tmp_path / "a-file") for a in args]
-    monkeypatch.setattr(da_core.analysis, "analyse_gap", lambda *a, **k: pytest.fail("the work started"))
+    monkeypatch.setattr(da_core.gap_workflow, "analyse_gap", lambda *a, **k: pytest.fail("the work started"))
     assert main([*GAP, *args]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and args[1] in err and fragment in err and args[0] in err

@@ -104,7 +104,7 @@ PAIRS = [
 
 @pytest.mark.parametrize(("src_name", "tgt_name"), PAIRS, ids=[f"{a} -> {b}" for a, b in PAIRS])
 def test_pair_matrix_trains_maps_and_previews(specs: dict[str, str], src_name: str, tgt_name: str) -> None:
-    from da_core.analysis import analyse_gap
+    from da_core.gap_workflow import analyse_gap
 
     source, target = load_dataset(specs[src_name]), load_dataset(specs[tgt_name])
     src, tgt, alignment = align_pair(source, target)

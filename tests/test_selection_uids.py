@@ -11,9 +11,9 @@ from _helpers import strict_json
 from PIL import Image
 from test_tvsets import make_mnist
 
-from da_core.analysis import analyse_gap, selection_table
 from da_core.data import align_pair, load_dataset
 from da_core.errors import SpecError
+from da_core.gap_workflow import analyse_gap, selection_table
 from da_core.train.config import TrainConfig, read_selection
 from da_core.train.trainer import prepare_data
 

@@ -56,7 +56,7 @@ def test_prepare_does_every_step_in_order_and_a_repeat_reads_everything_back(
     assert "mmd2" in first.analysis.metrics
 
     # a repeat computes nothing: every step reads its cache, and the numbers are the same
-    monkeypatch.setattr("da_core.analysis.measure_gap", _refuse("the gap analysis"))
+    monkeypatch.setattr("da_core.gap_workflow.measure_gap", _refuse("the gap analysis"))
     monkeypatch.setattr("da_core.reduce.reduce", _refuse("the map"))
     again = warmup.prepare(SMALL_SOURCE, SMALL_TARGET, umap="map", tracker=warmup.Tracker())
     assert [s.files_written for s in again.steps] == [0] * len(warmup.STEP_NAMES)
@@ -76,8 +76,8 @@ def test_prepare_does_every_step_in_order_and_a_repeat_reads_everything_back(
 
 def test_a_changed_input_is_measured_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DA_CACHE_DIR", str(tmp_path / "cache"))
-    from da_core.analysis import embed_for_gap
     from da_core.data import load_dataset
+    from da_core.gap_workflow import embed_for_gap
 
     pair = embed_for_gap(load_dataset(SMALL_SOURCE), load_dataset(SMALL_TARGET), "pixels", 200, 0)
     first = warmup.cached_measure_gap(pair, 0, n_permutations=20, n_boot=20)
@@ -193,7 +193,7 @@ def test_the_gap_page_uses_the_prepared_results_without_recomputing(monkeypatch:
         cache.clear()  # what earlier tests computed must not stand in for the prepared results
         for kind, key, value in warmup.memo_entries(prepared):
             cache[(kind, key)] = value
-    for name in ("da_core.data.load_dataset", "da_core.analysis.embed_for_gap", "da_core.analysis.measure_gap",
+    for name in ("da_core.data.load_dataset", "da_core.gap_workflow.embed_for_gap", "da_core.gap_workflow.measure_gap",
                  "da_core.reduce.reduce"):
         monkeypatch.setattr(name, _refuse(name))
     at = AppTest.from_file(APP, default_timeout=180)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from _helpers import strict_json
 
-from da_core.analysis import analyse_gap
 from da_core.cli import main
 from da_core.data import load_dataset
 from da_core.gap import mmd2
+from da_core.gap_workflow import analyse_gap
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def test_gap_command_bad_embedder_exits_2(capsys: pytest.CaptureFixture[str]) ->
 def test_probe_keeps_a_one_sample_class_in_training(seed: int) -> None:
     """1 vs 39: whatever the seed, the single sample stays in the training split (it used to land in the test
     split for some seeds, and logistic regression refused a one-class fit)."""
-    from da_core.analysis import linear_probe
+    from da_core.gap_workflow import linear_probe
 
     rng = np.random.default_rng(seed)
     ys = np.array([0] + [1] * 39)
