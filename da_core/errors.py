@@ -15,6 +15,11 @@ class DatasetError(DAError):
     """A dataset cannot be loaded or is unusable (missing files, empty, one class, refused archive)."""
 
 
+class ModalityError(DAError, ValueError):
+    """Something made for one modality met data of another (an image op in a text pipeline, an image embedder
+    on a text dataset); the message names both."""
+
+
 class SecurityError(DatasetError):
     """Input refused for safety: a path outside DA_DATA_ROOT, a zip entry escaping its folder, a bomb."""
 

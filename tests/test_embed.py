@@ -140,3 +140,54 @@ def test_device_is_cuda_when_present() -> None:
     dev = pick_device("auto")
     assert dev.type == ("cuda" if torch.cuda.is_available() else dev.type)
     assert pick_device("cpu").type == "cpu"
+
+
+def test_the_registry_takes_a_text_embedder_through_the_same_contract(tmp_path, monkeypatch) -> None:
+    """A sentence-encoder-like entry (lists of strings in, vectors out) needs no special case anywhere."""
+    import pandas as pd
+    import torch
+    from torch import nn
+
+    from da_core.data import Dataset
+    from da_core.embed import embedders as registry
+    from da_core.errors import ModalityError
+
+    monkeypatch.setenv("DA_CACHE_DIR", str(tmp_path))
+    calls: list[int] = []
+
+    class BagOfLetters(registry.Embedder):
+        info = registry.EmbedderInfo("letters", "Letter counts", "text", None, "none", dim=26, trainable=False)
+        mixed_precision = False
+
+        def load(self, device, progress=None):  # noqa: ANN001, ANN201
+            return nn.Identity().to(device)
+
+        def collate(self, items, device):  # noqa: ANN001, ANN201
+            calls.append(len(items))
+            counts = [[t.lower().count(chr(97 + i)) for i in range(26)] for t in items]
+            return torch.tensor(counts, dtype=torch.float32, device=device)
+
+        def preprocess(self, batch):  # noqa: ANN001, ANN201
+            return batch
+
+        def batch_size(self, device):  # noqa: ANN001, ANN201
+            return 3
+
+    monkeypatch.setitem(registry._EMBEDDERS, "letters", registry.EmbedderEntry(
+        "letters", lambda _r, _o: BagOfLetters(), lambda: [BagOfLetters()], "text", "letters"))
+    assert [info.id for info, _ in list_embedders("text")] == ["letters"]
+    assert "letters" not in [info.id for info, _ in list_embedders("image")]
+    ds = Dataset.from_texts(["abc", "aaa", "zz", "hello", "b", ""], [0, 1, 0, 1, 0, 1], ["x", "y"],
+                            pd.DataFrame(index=range(6)), "t")
+    out = embed(ds, "letters", device="cpu")
+    assert out.vectors.shape == (6, 26) and calls == [3, 3]  # batches of the content, through collate
+    assert out.vectors[1, 0] == 3 and out.vectors[2, 25] == 2 and not out.vectors[5].any()
+    assert embed(ds, "letters", device="cpu").cached and calls == [3, 3]
+    images = get_embedder("digits-cnn")
+    with pytest.raises(ModalityError, match="embedder 'letters' takes text data"):
+        from da_core.data import load_dataset
+
+        embed(load_dataset("builtin:printed-digits?n=20"), "letters")
+    with pytest.raises(Exception, match="no trainable layers"):
+        BagOfLetters().backbone(["x", "y"], torch.device("cpu"))
+    assert images.info.dim == 128 and images.info.trainable and "cpu" in images.info.devices

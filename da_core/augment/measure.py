@@ -1,8 +1,8 @@
 """Over-augmentation, measured without training: Affinity, label-flip rate and gap to target against strength.
 
-The "source-trained model" is a linear probe (standardised logistic regression) fitted on the embeddings of a
-clean source train split; it works for any embedder and any dataset pair.  On a held-out source split, for
-each strength s of the sweep:
+The "source-trained model" is the linear probe of :mod:`da_core.probe` (standardised logistic regression) fitted
+on the embeddings of a clean source train split; it works for any embedder and any dataset pair.  On a held-out
+source split, for each strength s of the sweep:
 
 - ``affinity``: probe accuracy on the augmented held-out split / its accuracy on the clean one (Gontijo-Lopes
   et al. 2020, "Affinity and Diversity"); exactly 1 at s = 0.  MixUp/CutMix count the argmax of the soft
@@ -30,6 +30,7 @@ import numpy as np
 
 from da_core.augment.ops import Context
 from da_core.augment.pipeline import OpConfig, Pipeline
+from da_core.probe import fit_linear_probe
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -238,10 +239,9 @@ class _Embedding:
         k = self.emb.joint_pca
         if not k or clean[0].shape[1] <= k:
             return
-        pooled = np.concatenate(clean).astype(np.float64)
-        self.mean = pooled.mean(axis=0)
-        fit = pooled[np.random.default_rng(0).permutation(len(pooled))[:5000]] - self.mean
-        self.components = np.linalg.svd(fit, full_matrices=False)[2][:k].T
+        from da_core.embed import fit_joint_pca
+
+        self.mean, self.components = fit_joint_pca(list(clean), k)
 
     def project(self, x: np.ndarray) -> np.ndarray:
         if self.components is None:
@@ -293,24 +293,6 @@ def _apply_on_device(pipeline: Pipeline, images: torch.Tensor, labels: torch.Ten
     return out.images.cpu(), aug_labels.cpu().to(torch.int64)
 
 
-def _fit_probe(x: np.ndarray, y: np.ndarray, seed: int) -> Any:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=seed))
-    with _one_blas_thread():
-        model.fit(x, y)
-    return model
-
-
-def _one_blas_thread() -> Any:
-    """Small fits run 30x faster on one BLAS thread than on oversubscribed ones (measured on 2 busy cores)."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(1)
-
-
 def _typical_distance(x: np.ndarray, seed: int) -> float:
     from da_core.gap import median_bandwidth
 
@@ -343,6 +325,8 @@ def measure_over_augmentation(pipeline: Pipeline, source: Dataset, target: Datas
     grid = sorted({round(float(s), 6) for s in strengths})
     if not grid or any(not 0.0 <= s <= 1.0 for s in grid):
         raise DAError(f"strengths must lie in [0, 1], got {list(strengths)}")
+    pipeline.check_fits(source)
+    pipeline.check_fits(target)
     if source.classes != target.classes or source.shape != target.shape:
         source, target, _ = align_pair(source, target)
     seconds: dict[str, float] = {}
@@ -362,7 +346,7 @@ def measure_over_augmentation(pipeline: Pipeline, source: Dataset, target: Datas
     t = time.perf_counter()
     report(0.15, "fitting the source probe")
     y_train, y_held = train.labels.numpy(), held.labels.numpy()
-    probe = _fit_probe(x_train, y_train, seed)
+    probe = fit_linear_probe(x_train, y_train, len(train.classes))
     pred_clean = probe.predict(x_held)
     clean_acc = float((pred_clean == y_held).mean())
     bandwidth = median_bandwidth(np.concatenate([x_held, x_target]), seed=seed, device="cpu")

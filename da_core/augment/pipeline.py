@@ -19,10 +19,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from da_core.augment.ops import OPS, Call, Context, Expr, OpSpec, get_op, magnitude
-from da_core.errors import PipelineError
+from da_core.data.dataset import check_modality
+from da_core.errors import ModalityError, PipelineError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
+
+    from da_core.data.dataset import Dataset
 
 # torchvision draws its random parameters from torch's global generator; we seed it from the caller's
 # generator inside fork_rng, and this lock keeps two threads (a preview and a training run) from
@@ -108,10 +111,24 @@ class Pipeline:
         if not isinstance(ops_data, list):
             raise PipelineError(f"ops: expected a list, got {type(ops_data).__name__}")
         ops = [_op_from_dict(entry, f"ops[{i}]") for i, entry in enumerate(ops_data)]
+        kinds = {o.spec.modality: o.name for o in ops}
+        if len(kinds) > 1:
+            (m1, op1), (m2, op2) = list(kinds.items())[:2]
+            raise ModalityError(f"ops: {op1!r} is an {m1} op and {op2!r} a {m2} op; a pipeline augments one modality")
         batch_ops = [o.name for o in ops if o.spec.batch]
         if len(batch_ops) > 1:
             raise PipelineError(f"ops: at most one batch op (mixup or cutmix), got {', '.join(batch_ops)}")
         return cls(ops, strength, seed)
+
+    @property
+    def modality(self) -> str | None:
+        """The modality its ops augment (None for an empty pipeline)."""
+        return self.ops[0].spec.modality if self.ops else None
+
+    def check_fits(self, ds: Dataset) -> None:
+        """Refuse a dataset of another modality than the ops', naming the op and the dataset."""
+        for op in self.ops:
+            check_modality(ds, op.spec.modality, f"augmentation op {op.name!r}")
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Pipeline:

@@ -4,11 +4,13 @@
 from da_core.config import DEFAULT_SOURCE, DEFAULT_TARGET
 from da_core.data import builtin, files, tvsets  # noqa: F401
 from da_core.data.dataset import (
+    MODALITIES,
     ClassAlignment,
     Dataset,
     LoadReport,
     Skipped,
     align_classes,
+    check_modality,
     check_usable,
     stratified_split,
 )
@@ -19,6 +21,7 @@ from da_core.data.spec import DatasetSpec, Param, parse_spec
 __all__ = [
     "DEFAULT_SOURCE",
     "DEFAULT_TARGET",
+    "MODALITIES",
     "ClassAlignment",
     "Dataset",
     "DatasetSpec",
@@ -29,6 +32,7 @@ __all__ = [
     "Source",
     "align_classes",
     "align_pair",
+    "check_modality",
     "check_usable",
     "describe_alignment",
     "load_dataset",

@@ -1,4 +1,5 @@
-"""The one data type that flows through the whole workflow: loader -> embed -> gap -> augment -> train."""
+"""The one data type (images or texts) that flows through the whole workflow: loader -> embed -> gap -> augment
+-> train."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from da_core.errors import DatasetError
+from da_core.errors import DatasetError, ModalityError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -52,40 +53,82 @@ class LoadReport:
         }
 
 
+MODALITIES = ("image", "text")
+
+
+def check_modality(ds: Dataset, modality: str, user: str) -> None:
+    """Refuse ``ds`` unless it is of ``modality``, naming both the dataset and what ``user`` is (an embedder,
+    an augmentation op, a backbone): "embedder 'digits-cnn' takes image data, but dataset 'x' holds text"."""
+    if ds.modality != modality:
+        raise ModalityError(f"{user} takes {modality} data, but dataset {ds.domain!r} holds {ds.modality}")
+
+
 @dataclass(eq=False)
 class Dataset:
-    """A labelled image dataset from one domain.
+    """A labelled dataset from one domain: images or texts.
 
-    images: uint8 tensor N x C x H x W (C is 1 or 3).  labels: int64 tensor N, indices into ``classes``.
-    meta: one row per sample (origin path, generator parameters such as the font) with its ``uid``: the
-    relative file path for folders and ZIPs, ``split:index`` for torchvision files, the generator or UCI index
-    for built-ins (the row's position when a loader gives none).  domain: the spec or
-    a short name.  report: what the loader skipped or ignored.  Treat instances as immutable: caches
-    key on :attr:`fingerprint`.
+    The image form: ``images`` is a uint8 tensor N x C x H x W (C is 1 or 3) and ``texts`` is None.  The text
+    form (:meth:`from_texts`): ``texts`` is a list of N strings and ``images`` is None.  Everything else is
+    shared: labels (int64 tensor N, indices into ``classes``); meta, one row per sample (origin path,
+    generator parameters such as the font, a rating) with its ``uid``: the relative file path for folders and
+    ZIPs, ``split:index`` for torchvision files, the generator or UCI index for built-ins (the row's position
+    when a loader gives none); domain, the spec or a short name; report, what the loader skipped or ignored.
+    Treat instances as immutable: caches key on :attr:`fingerprint`.
     """
 
-    images: torch.Tensor
+    images: torch.Tensor | None
     labels: torch.Tensor
     classes: list[str]
     meta: pd.DataFrame
     domain: str
     report: LoadReport = field(default_factory=LoadReport)
     _fingerprint: str | None = field(default=None, repr=False)
+    texts: list[str] | None = None
 
     def __post_init__(self) -> None:
         import torch
 
-        if self.images.dtype != torch.uint8 or self.images.ndim != 4 or self.images.shape[1] not in (1, 3):
+        if (self.images is None) == (self.texts is None):
+            raise ValueError("a Dataset holds either images or texts (exactly one of them)")
+        if self.texts is not None:
+            if not isinstance(self.texts, list) or not all(isinstance(t, str) for t in self.texts):
+                raise ValueError("texts must be a list of strings")
+        elif self.images.dtype != torch.uint8 or self.images.ndim != 4 or self.images.shape[1] not in (1, 3):
             raise ValueError(f"images must be a uint8 N x C x H x W tensor with C in (1, 3), got "
                              f"{tuple(self.images.shape)} {self.images.dtype}")
-        if self.labels.ndim != 1 or len(self.labels) != len(self.images):
-            raise ValueError("labels must be a 1-D tensor with one label per image")
+        n = len(self)
+        if self.labels.ndim != 1 or len(self.labels) != n:
+            raise ValueError(f"labels must be a 1-D tensor with one label per {self._unit}")
         self.labels = self.labels.to(torch.int64)
-        if len(self.meta) != len(self.images):
-            raise ValueError("meta must have one row per image")
+        if len(self.meta) != n:
+            raise ValueError(f"meta must have one row per {self._unit}")
         self.meta = self.meta.reset_index(drop=True)
         if "uid" not in self.meta.columns:  # a loader without its own identity: the position at load time
             self.meta = self.meta.assign(uid=[str(i) for i in range(len(self.meta))])
+
+    @classmethod
+    def from_texts(cls, texts: list[str], labels: Any, classes: list[str], meta: pd.DataFrame | None = None,
+                   domain: str = "", report: LoadReport | None = None) -> Dataset:
+        """The text form: one string per sample (``meta`` defaults to one empty row per text)."""
+        import torch
+
+        meta = meta if meta is not None else pd.DataFrame(index=range(len(texts)))
+        return cls(None, torch.as_tensor(np.asarray(labels, dtype=np.int64)), list(classes), meta, domain,
+                   report or LoadReport(), texts=list(texts))
+
+    @property
+    def modality(self) -> str:
+        """``"image"`` or ``"text"``."""
+        return "text" if self.texts is not None else "image"
+
+    @property
+    def content(self) -> Any:
+        """The samples themselves: the uint8 image tensor, or the list of texts (both slice by position)."""
+        return self.texts if self.texts is not None else self.images
+
+    @property
+    def _unit(self) -> str:
+        return "text" if self.texts is not None else "image"
 
     @property
     def uids(self) -> list[str]:
@@ -93,7 +136,7 @@ class Dataset:
         return [str(u) for u in self.meta["uid"]]
 
     def __len__(self) -> int:
-        return int(self.images.shape[0])
+        return len(self.texts) if self.texts is not None else int(self.images.shape[0])
 
     def positions_of(self, uids: Any) -> tuple[np.ndarray, list[str], int]:
         """Positions of the samples named by ``uids``, in the order given (first mention kept), with the uids
@@ -116,7 +159,9 @@ class Dataset:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        """(C, H, W) of every image."""
+        """(C, H, W) of every image (a text dataset has none: :class:`ModalityError`)."""
+        if self.images is None:
+            raise ModalityError(f"dataset {self.domain!r} holds text: it has no image shape")
         _, c, h, w = self.images.shape
         return int(c), int(h), int(w)
 
@@ -128,65 +173,74 @@ class Dataset:
 
     @property
     def fingerprint(self) -> str:
-        """Content hash of images, labels and class names: equal content gives an equal key."""
+        """Content hash of the images or texts, labels and class names: equal content gives an equal key."""
         if self._fingerprint is None:
             h = hashlib.blake2b(digest_size=12)
-            h.update(repr((tuple(self.images.shape), self.classes)).encode())
-            h.update(np.ascontiguousarray(self.images.numpy()).tobytes())
+            if self.texts is not None:
+                h.update(repr(("text", len(self.texts), self.classes)).encode())
+                for t in self.texts:  # length-prefixed, so ["ab", "c"] and ["a", "bc"] differ
+                    b = t.encode("utf-8", "surrogatepass")
+                    h.update(len(b).to_bytes(8, "little"))
+                    h.update(b)
+            else:
+                h.update(repr((tuple(self.images.shape), self.classes)).encode())
+                h.update(np.ascontiguousarray(self.images.numpy()).tobytes())
             h.update(np.ascontiguousarray(self.labels.numpy()).tobytes())
             self._fingerprint = h.hexdigest()
         return self._fingerprint
 
-    def subset(self, index: Any, domain: str | None = None) -> Dataset:
-        """A new dataset holding the samples at ``index`` (array of ints or boolean mask)."""
+    def take(self, index: Any, domain: str | None = None) -> Dataset:
+        """A new dataset holding the samples at ``index`` (array of ints or boolean mask), in that order."""
         import torch
 
         idx = torch.as_tensor(np.asarray(index))
         if idx.dtype == torch.bool:
             idx = torch.nonzero(idx).flatten()
-        idx_np = idx.numpy()
+        idx_np = idx.numpy().astype(np.int64, copy=False)
         return Dataset(
-            images=self.images[idx].contiguous(),
+            images=self.images[idx].contiguous() if self.images is not None else None,
             labels=self.labels[idx].clone(),
             classes=list(self.classes),
             meta=self.meta.iloc[idx_np].reset_index(drop=True),
             domain=domain or self.domain,
             report=self.report,
+            texts=[self.texts[i] for i in idx_np.tolist()] if self.texts is not None else None,
         )
+
+    subset = take  # the name the image code grew up with
 
     def capped(self, max_samples: int | None, seed: int = 0) -> Dataset:
         """A seeded, class-stratified subset of at most ``max_samples`` samples (this dataset when smaller)."""
         if max_samples is None or len(self) <= max_samples:
             return self
-        return self.subset(stratified_subset(self.labels.numpy(), max_samples, seed))
+        return self.take(stratified_subset(self.labels.numpy(), max_samples, seed))
 
     def split(self, fraction: float = 0.2, seed: int = 0) -> tuple[Dataset, Dataset]:
         """Stratified split into (rest, held_out) with about ``fraction`` of each class held out; every class
         keeps at least one sample in ``rest`` (see :func:`stratified_split`)."""
         rest, held = stratified_split(self.labels.numpy(), fraction, seed)
-        return self.subset(rest), self.subset(held)
+        return self.take(rest), self.take(held)
 
     def summary(self) -> dict[str, Any]:
-        """Counts, shape and pixel statistics, as shown in the summary table and by ``describe``."""
-        c, h, w = self.shape
-        x = self.images.float().div_(255.0) if len(self) else self.images.float()
-        return {
-            "name": self.domain,
-            "n": len(self),
-            "classes": list(self.classes),
-            "counts": self.counts,
-            "shape": [c, h, w],
-            "channels": c,
-            "mean": round(float(x.mean()), 4) if len(self) else None,
-            "std": round(float(x.std()), 4) if len(self) > 1 else None,
-            "skipped": [{"path": s.path, "reason": s.reason} for s in self.report.skipped],
-            "ignored": self.report.ignored,
-            "notes": list(self.report.notes),
-            "fingerprint": self.fingerprint,
-        }
+        """Counts and statistics fitting the form (pixels, or text lengths), as shown in the summary table and
+        by ``describe``."""
+        out: dict[str, Any] = {"name": self.domain, "modality": self.modality, "n": len(self),
+                               "classes": list(self.classes), "counts": self.counts}
+        if self.texts is not None:
+            out.update(_text_stats(self.texts))
+        else:
+            c, h, w = self.shape
+            x = self.images.float().div_(255.0) if len(self) else self.images.float()
+            out.update({"shape": [c, h, w], "channels": c,
+                        "mean": round(float(x.mean()), 4) if len(self) else None,
+                        "std": round(float(x.std()), 4) if len(self) > 1 else None})
+        out.update({"skipped": [{"path": s.path, "reason": s.reason} for s in self.report.skipped],
+                    "ignored": self.report.ignored, "notes": list(self.report.notes),
+                    "fingerprint": self.fingerprint})
+        return out
 
     def with_channels(self, channels: int) -> Dataset:
-        """The same data with 1 or 3 channels (grey replicated to RGB, or RGB averaged to grey)."""
+        """The same images with 1 or 3 channels (grey replicated to RGB, or RGB averaged to grey)."""
         if channels == self.shape[0]:
             return self
         if channels == 3:
@@ -200,6 +254,18 @@ class Dataset:
         else:
             raise ValueError("channels must be 1 or 3")
         return replace(self, images=images, _fingerprint=None)
+
+
+def _text_stats(texts: list[str]) -> dict[str, Any]:
+    """Length statistics of texts (characters and whitespace-separated words)."""
+    if not texts:
+        return {"chars_mean": None, "words_mean": None, "words_median": None, "words_min": None,
+                "words_max": None, "empty": 0}
+    chars = np.array([len(t) for t in texts])
+    words = np.array([len(t.split()) for t in texts])
+    return {"chars_mean": round(float(chars.mean()), 1), "words_mean": round(float(words.mean()), 2),
+            "words_median": float(np.median(words)), "words_min": int(words.min()), "words_max": int(words.max()),
+            "empty": int((words == 0).sum())}
 
 
 def stratified_subset(labels: Any, n: int | None, seed: int) -> Any:
@@ -249,7 +315,7 @@ def check_usable(ds: Dataset, what: str = "dataset") -> Dataset:
         if ds.report.ignored:
             details.append(f"{ds.report.ignored} non-image files ignored")
         extra = f" ({'; '.join(details)})" if details else ""
-        raise DatasetError(f"{what} {ds.domain!r} is empty: no images were loaded{extra}")
+        raise DatasetError(f"{what} {ds.domain!r} is empty: no {ds._unit}s were loaded{extra}")
     present = [name for name, n in ds.counts.items() if n > 0]
     if len(present) < 2:
         raise DatasetError(

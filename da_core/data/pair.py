@@ -17,15 +17,16 @@ from dataclasses import dataclass, field, replace
 
 from da_core.data.dataset import ClassAlignment, Dataset, align_classes
 from da_core.data.images import resize_batch
+from da_core.errors import ModalityError
 
 
 @dataclass
 class PairAlignment(ClassAlignment):
     """A :class:`ClassAlignment` plus the common image shape and what was converted to reach it."""
 
-    shape: tuple[int, int, int] = (1, 28, 28)
-    source_shape: tuple[int, int, int] = (1, 28, 28)
-    target_shape: tuple[int, int, int] = (1, 28, 28)
+    shape: tuple[int, int, int] | None = (1, 28, 28)  # None for texts, which have no shape to meet
+    source_shape: tuple[int, int, int] | None = (1, 28, 28)
+    target_shape: tuple[int, int, int] | None = (1, 28, 28)
     conversions: list[str] = field(default_factory=list)
 
     @property
@@ -36,9 +37,13 @@ class PairAlignment(ClassAlignment):
     def to_dict(self) -> dict[str, object]:
         """JSON-able form (stored with a run, printed by the CLI)."""
         return {"shared": list(self.shared), "only_source": list(self.only_source),
-                "only_target": list(self.only_target), "shape": list(self.shape),
-                "source_shape": list(self.source_shape), "target_shape": list(self.target_shape),
+                "only_target": list(self.only_target), "shape": _listed(self.shape),
+                "source_shape": _listed(self.source_shape), "target_shape": _listed(self.target_shape),
                 "conversions": list(self.conversions)}
+
+
+def _listed(shape: tuple[int, int, int] | None) -> list[int] | None:
+    return None if shape is None else list(shape)
 
 
 def common_shape(source: tuple[int, int, int], target: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -61,11 +66,18 @@ def to_shape(ds: Dataset, shape: tuple[int, int, int]) -> Dataset:
 
 
 def align_pair(source: Dataset, target: Dataset) -> tuple[Dataset, Dataset, PairAlignment]:
-    """Shared classes and one image shape for both domains (see the module docstring).
+    """Shared classes and one image shape for both domains (see the module docstring); texts only share classes.
 
-    Raises :class:`~da_core.errors.DatasetError` when the domains share no class.
+    Raises :class:`~da_core.errors.DatasetError` when the domains share no class, and
+    :class:`~da_core.errors.ModalityError` when one holds images and the other texts.
     """
+    if source.modality != target.modality:
+        raise ModalityError(f"source {source.domain!r} holds {source.modality} and target {target.domain!r} holds "
+                            f"{target.modality}; a pair needs two domains of one modality")
     src, tgt, classes = align_classes(source, target)
+    if src.modality == "text":
+        return src, tgt, PairAlignment(classes.shared, classes.only_source, classes.only_target, shape=None,
+                                       source_shape=None, target_shape=None)
     s_shape, t_shape = src.shape, tgt.shape
     shape = common_shape(s_shape, t_shape)
     conversions: list[str] = []
@@ -86,7 +98,7 @@ def align_pair(source: Dataset, target: Dataset) -> tuple[Dataset, Dataset, Pair
 
 def describe_alignment(alignment: PairAlignment) -> str:
     """One sentence for a page or a log: what was converted (empty when nothing was)."""
-    if not alignment.conversions:
+    if not alignment.conversions or alignment.shape is None:
         return ""
     return (f"The domains differ in image shape (source {_fmt(alignment.source_shape)}, target "
             f"{_fmt(alignment.target_shape)}), so both are used as {_fmt(alignment.shape)}. "

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from da_core.data.dataset import Dataset, check_usable
+from da_core.data.dataset import Dataset, check_modality, check_usable
 from da_core.data.spec import DatasetSpec, Param, parse_spec
 from da_core.errors import SpecError
 
@@ -113,5 +113,6 @@ def load_dataset(spec: str | DatasetSpec, progress: Progress | None = None) -> D
     report = progress or (lambda _f, _m: None)
     ds = source.loader(resolved, report)
     ds.domain = ds.domain or str(resolved)
+    check_modality(ds, source.modality, f"source {source.key!r}")
     report(1.0, f"loaded {len(ds)} samples")
     return check_usable(ds, "dataset")

@@ -1,6 +1,7 @@
 """Embeddings: a registry of embedders, the device they run on, and a disk cache.
 
-``embed(ds, "digits-cnn")`` returns one float32 vector per sample.  It runs on CUDA (mixed precision,
+``embed(ds, "digits-cnn")`` returns one float32 vector per sample (an embedder of another modality than the
+dataset's is refused, naming both).  It runs on CUDA (mixed precision,
 uint8 transfers, preprocessing on the device) when there is a GPU, else MPS, else the CPU, and caches results on
 disk keyed by (dataset fingerprint, embedder identity), so a repeated request returns at once.
 """
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -17,19 +17,24 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from da_core import config
+from da_core.data.dataset import check_modality
 from da_core.embed.device import describe_device, inference_autocast, pick_device
 from da_core.embed.embedders import (
+    Backbone,
     Embedder,
     EmbedderInfo,
     EmbedderUnavailable,
     get_embedder,
     list_embedders,
+    register_embedder,
+    trainable_embedders,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
     from da_core.data import Dataset
 
 __all__ = [
+    "Backbone",
     "EmbedResult",
     "Embedder",
     "EmbedderInfo",
@@ -37,9 +42,12 @@ __all__ = [
     "describe_device",
     "embed",
     "embed_pair",
+    "fit_joint_pca",
     "get_embedder",
     "list_embedders",
     "pick_device",
+    "register_embedder",
+    "trainable_embedders",
 ]
 
 DEFAULT_EMBEDDER = "digits-cnn"
@@ -63,30 +71,28 @@ def _cache_path(ds: Dataset, emb: Embedder) -> Any:
     return None if folder is None else folder / f"{ds.fingerprint}-{key}.npy"
 
 
-def run_model(model: Any, emb: Embedder, images: Any, device: Any, batch_size: int, progress: Any = None) -> np.ndarray:
-    """The embedding loop: uint8 batches -> device -> preprocess -> model (mixed precision on GPUs).
+def run_model(emb: Embedder, content: Any, device: Any, batch_size: int, progress: Any = None) -> np.ndarray:
+    """The embedding loop: slices of ``content`` -> :meth:`Embedder.embed_batch` (mixed precision on GPUs).
 
-    uint8 batches travel to the device (4x less than floats) and preprocessing runs there; features are
-    gathered on the device and copied back once, so the loop never waits on a per-batch copy.
+    Features are gathered on the device and copied back once, so the loop never waits on a per-batch copy; a
+    batch that runs out of GPU memory is retried at half the size.
     """
     import torch
 
-    n = len(images)
+    n = len(content)
     out: Any = None
     i = 0
     amp = inference_autocast(device) if emb.mixed_precision else contextlib.nullcontext()
     with torch.inference_mode(), amp:
         while i < n:
-            batch = images[i:i + batch_size].to(device, non_blocking=True)
             try:
-                feats = model(emb.preprocess(batch))
+                feats = emb.embed_batch(content[i:i + batch_size], device)
             except torch.cuda.OutOfMemoryError:
                 if batch_size == 1:
                     raise
                 batch_size = max(1, batch_size // 2)
                 torch.cuda.empty_cache()
                 continue
-            feats = feats.flatten(1)
             if out is None:
                 out = torch.empty((n, feats.shape[1]), dtype=torch.float32, device=device)
             out[i:i + len(feats)] = feats
@@ -96,25 +102,20 @@ def run_model(model: Any, emb: Embedder, images: Any, device: Any, batch_size: i
     return out.cpu().numpy() if out is not None else np.zeros((0, 0), dtype=np.float32)
 
 
-_MODELS: dict[tuple[str, str], Any] = {}
-_MODELS_LOCK = threading.Lock()
-
-
-def _loaded_model(emb: Embedder, device: Any, progress: Any = None) -> Any:
-    """The embedder's model on ``device``, loaded once per process (a few recent ones are kept)."""
-    key = (emb.cache_key(), str(device))
-    with _MODELS_LOCK:
-        if key not in _MODELS:
-            while len(_MODELS) >= 3:
-                _MODELS.pop(next(iter(_MODELS)))
-            _MODELS[key] = emb.load(device, progress=progress)
-        return _MODELS[key]
+def fit_joint_pca(vectors: list[np.ndarray], k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and the top ``k`` principal axes (D x k) of the pooled ``vectors``, by SVD on a seeded subsample of
+    at most 5,000 rows: one set of axes for both domains, clean and augmented alike."""
+    pooled = np.concatenate(vectors).astype(np.float64)
+    mean = pooled.mean(axis=0)
+    fit = pooled[np.random.default_rng(seed).permutation(len(pooled))[:5000]] - mean
+    return mean, np.linalg.svd(fit, full_matrices=False)[2][:k].T
 
 
 def embed(ds: Dataset, embedder: str | Embedder = DEFAULT_EMBEDDER, device: str = "auto",
           batch_size: int | None = None, progress: Any = None, use_cache: bool = True) -> EmbedResult:
     """One vector per sample of ``ds`` (float32 N x D); cached on disk by content and embedder."""
     emb = get_embedder(embedder) if isinstance(embedder, str) else embedder
+    check_modality(ds, emb.info.modality, f"embedder {emb.info.id!r}")
     reason = emb.unavailable()
     if reason:
         raise EmbedderUnavailable(f"{emb.info.id}: {reason}")
@@ -128,8 +129,10 @@ def embed(ds: Dataset, embedder: str | Embedder = DEFAULT_EMBEDDER, device: str 
         except Exception:  # a damaged cache file (empty, truncated, pickled, 0-d) is recomputed, never fatal
             pass
     dev = pick_device(device)
-    model = _loaded_model(emb, dev, progress)
-    vectors = run_model(model, emb, ds.images, dev, batch_size or emb.batch_size(dev), progress)
+    if dev.type not in emb.info.devices:
+        dev = pick_device("cpu")
+    emb.model(dev, progress)  # loading reports its own progress (digits-cnn trains on first use)
+    vectors = run_model(emb, ds.content, dev, batch_size or emb.batch_size(dev), progress)
     if path is not None:  # whole or not at all; a full or read-only cache costs only the next call's speed
         config.write_cache_file(path, lambda tmp: np.save(tmp, vectors))
     return EmbedResult(vectors, emb.info.id, describe_device(dev), time.perf_counter() - start, False)
@@ -144,13 +147,7 @@ def embed_pair(source: Dataset, target: Dataset, embedder: str | Embedder = DEFA
     b = embed(target, emb, device, progress=half(0.5, 1.0))
     xs, xt = a.vectors, b.vectors
     if emb.joint_pca and xs.shape[1] > emb.joint_pca:
-        pooled = np.concatenate([xs, xt]).astype(np.float64)
-        mean = pooled.mean(axis=0)
-        # PCA by SVD on a seeded subsample (fast), applied to everything
-        rng = np.random.default_rng(0)
-        fit = pooled[rng.permutation(len(pooled))[:5000]] - mean
-        _, _, vt = np.linalg.svd(fit, full_matrices=False)
-        comps = vt[: emb.joint_pca].T
+        mean, comps = fit_joint_pca([xs, xt], emb.joint_pca)
         xs = ((xs - mean) @ comps).astype(np.float32)
         xt = ((xt - mean) @ comps).astype(np.float32)
     info = EmbedResult(np.empty(0), a.embedder, b.device if not b.cached else a.device,

@@ -1,17 +1,30 @@
-"""Embedder registry.  Each entry declares its id, modality, input size and where its weights come from;
-the page lists them (with the reason when one is unavailable) from this metadata."""
+"""Embedder registry.  Each embedder declares its id, modality, output dimension, the devices it runs on, its
+input size and where its weights come from; the pages list them (with the reason when one is unavailable,
+only those fitting the loaded modality) from this metadata.
+
+Every embedder meets one contract, :meth:`Embedder.embed_batch` (a batch of the dataset's content, as given by
+:meth:`Embedder.collate`, to float features on a device), which a sentence encoder can satisfy as well as an
+image CNN.  An embedder that can be fine-tuned gives the trainer its :meth:`Embedder.backbone`; its own special
+cases (a source-trained head, no trainable layers) live in its class, not in the trainer.
+
+The registry maps an id prefix to a factory (:func:`register_embedder`): ``digits-cnn``, ``pixels``,
+``torchvision:ARCH``, ``hf:PATH``.  Adding an embedder is one class and one registration.
+"""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
+import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from da_core.data.spec import Param
-from da_core.errors import DAError
+from da_core.errors import DAError, SpecError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -27,9 +40,17 @@ def downloads_allowed() -> bool:
     return os.environ.get("DA_ALLOW_DOWNLOAD", "").strip().lower() in {"1", "true", "yes"}
 
 
+ALL_DEVICES = ("cuda", "mps", "cpu")
+
+
 @dataclass(frozen=True)
 class EmbedderInfo:
-    """Registry metadata of an embedder."""
+    """Registry metadata of an embedder.
+
+    ``dim``: the length of its vectors (None when it depends on the data, as for raw pixels, or on weights
+    not yet read).  ``devices``: the device types it runs on (others fall back to the CPU).  ``trainable``:
+    whether the trainer can fine-tune it as a backbone.
+    """
 
     id: str
     label: str
@@ -37,10 +58,29 @@ class EmbedderInfo:
     input_size: int | None
     weights: str
     params: tuple[Param, ...] = ()
+    dim: int | None = None
+    devices: tuple[str, ...] = ALL_DEVICES
+    trainable: bool = True
+
+
+@dataclass
+class Backbone:
+    """A fresh, trainable copy of an embedder's network for the trainer: the module, its preprocessing, the
+    feature dimension, and a source-trained head when the embedder brings one for these classes."""
+
+    module: nn.Module
+    preprocess: Callable[[Any], torch.Tensor]
+    dim: int
+    head: nn.Linear | None
+    description: str
+
+
+_MODELS: dict[tuple[str, str], Any] = {}
+_MODELS_LOCK = threading.Lock()
 
 
 class Embedder(ABC):
-    """Maps a batch of uint8 images to feature vectors.  Subclasses declare :attr:`info`."""
+    """Maps a batch of one modality's samples to feature vectors.  Subclasses declare :attr:`info`."""
 
     info: EmbedderInfo
     joint_pca: int | None = None  # when set, embed_pair reduces both domains with one PCA fitted on both
@@ -59,8 +99,32 @@ class Embedder(ABC):
         """The feature extractor on ``device``, in eval mode."""
 
     @abstractmethod
-    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 N x C x H x W (already on the device) -> the model's float input."""
+    def preprocess(self, batch: Any) -> torch.Tensor:
+        """A collated batch (for images: uint8 N x C x H x W, already on the device) -> the model's input."""
+
+    def collate(self, items: Any, device: torch.device) -> Any:
+        """A slice of the dataset's content (a uint8 image tensor, or a list of texts) as one batch on
+        ``device``: images travel as uint8 (4x less than floats); a text embedder tokenizes here."""
+        return items.to(device, non_blocking=True)
+
+    def model(self, device: torch.device, progress: Any = None) -> nn.Module:
+        """The loaded feature extractor on ``device``, loaded once per process (a few recent ones are kept); this
+        instance remembers it, so a per-batch call costs a dictionary lookup."""
+        mine: dict[str, nn.Module] = self.__dict__.setdefault("_on_device", {})
+        if str(device) in mine:
+            return mine[str(device)]
+        key = (self.cache_key(), str(device))
+        with _MODELS_LOCK:
+            if key not in _MODELS:
+                while len(_MODELS) >= 3:
+                    _MODELS.pop(next(iter(_MODELS)))
+                _MODELS[key] = self.load(device, progress=progress)
+            mine[str(device)] = _MODELS[key]
+            return mine[str(device)]
+
+    def embed_batch(self, batch: Any, device: torch.device) -> torch.Tensor:
+        """The contract every embedder meets: a slice of content -> float features N x D on ``device``."""
+        return self.model(device)(self.preprocess(self.collate(batch, device))).flatten(1)
 
     def batch_size(self, device: torch.device) -> int:
         """A batch size that fits comfortably."""
@@ -68,6 +132,24 @@ class Embedder(ABC):
         if device.type == "cuda":
             return 4096 if small else 256
         return 1024 if small else 32
+
+    def backbone(self, classes: Sequence[str], device: torch.device) -> Backbone:
+        """A trainable copy of the network for fine-tuning on ``classes`` (the cached model is never changed)."""
+        import torch
+
+        if not self.info.trainable:
+            options = trainable_embedders(self.info.modality)
+            hint = f"; use {' or '.join(options)}" if options else ""
+            raise SpecError(f"backbone: {self.info.id!r} has no trainable layers{hint}")
+        why = self.unavailable()
+        if why:
+            raise SpecError(f"backbone: {self.info.id} is unavailable: {why}")
+        module = copy.deepcopy(self.load(device))
+        with torch.no_grad():
+            side = self.info.input_size or 28
+            probe = torch.zeros(2, 3, side, side, dtype=torch.uint8)
+            dim = int(module(self.preprocess(probe.to(device))).flatten(1).shape[1])
+        return Backbone(module, self.preprocess, dim, None, self.info.label)
 
 
 # --------------------------------------------------------------------------------------- digits-cnn
@@ -92,7 +174,8 @@ class DigitsCNNEmbedder(Embedder):
     """Our small CNN pretrained on printed digits (trained on first use, cached on disk)."""
 
     info = EmbedderInfo("digits-cnn", "Digits CNN (pretrained here on printed digits)", "image", 28,
-                        "trained by this app on builtin:printed-digits on first use; cached under DA_CACHE_DIR")
+                        "trained by this app on builtin:printed-digits on first use; cached under DA_CACHE_DIR",
+                        dim=128)
 
     def __init__(self) -> None:
         self.pretrained: Any = None
@@ -108,14 +191,24 @@ class DigitsCNNEmbedder(Embedder):
         return f"digits-cnn:{self.pretrained.sha}"
 
     def load(self, device: torch.device, progress: Any = None) -> nn.Module:
-        import copy
-
         return _features(copy.deepcopy(self._model(progress))).to(device).eval()
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         from da_core.models import digits_input
 
         return digits_input(images)
+
+    def backbone(self, classes: Sequence[str], device: torch.device) -> Backbone:
+        """Its convolutional features, with its own source-trained head when the classes are the digits 0-9."""
+        from da_core.models import digits_input, load_digits_cnn
+
+        base, info = load_digits_cnn()
+        module = copy.deepcopy(base.features).to(device)
+        head = None
+        if list(classes) == [str(i) for i in range(10)] and base.head.out_features == 10:
+            head = copy.deepcopy(base.head).to(device)
+        return Backbone(module, digits_input, int(base.embed_dim), head,
+                        f"digits-cnn (pretrained on {info.source_spec})")
 
 
 # ------------------------------------------------------------------------------------------- pixels
@@ -126,7 +219,7 @@ class PixelsEmbedder(Embedder):
 
     info = EmbedderInfo("pixels", "Raw pixels (PCA to 50 by default)", "image", None, "none",
                         (Param("pca", int, 50, "PCA dimensions fitted on both domains (0 = raw pixels)",
-                               min=0, max=512),))
+                               min=0, max=512),), trainable=False)
 
     def __init__(self, pca: int = 50) -> None:
         self.joint_pca = pca or None
@@ -146,6 +239,8 @@ class PixelsEmbedder(Embedder):
 # -------------------------------------------------------------------------------------- torchvision
 
 TORCHVISION_ARCHS = ("resnet18", "resnet50", "efficientnet_b0", "convnext_tiny", "mobilenet_v3_small", "vit_b_16")
+TORCHVISION_DIMS = {"resnet18": 512, "resnet50": 2048, "efficientnet_b0": 1280, "convnext_tiny": 768,
+                    "mobilenet_v3_small": 576, "vit_b_16": 768}  # features once the classifier is removed
 
 
 def _strip_head(model: nn.Module) -> nn.Module:
@@ -172,7 +267,7 @@ class TorchvisionEmbedder(Embedder):
     def __init__(self, arch: str) -> None:
         self.arch = arch
         self.info = EmbedderInfo(f"torchvision:{arch}", f"torchvision {arch} (ImageNet weights)", "image", 224,
-                                 f"torch hub cache: {self.weights_path()}")
+                                 f"torch hub cache: {self.weights_path()}", dim=TORCHVISION_DIMS.get(arch))
 
     def _weights(self) -> Any:
         from torchvision.models import get_model_weights
@@ -348,32 +443,77 @@ def _first_line(exc: BaseException) -> str:
 # ----------------------------------------------------------------------------------------- registry
 
 
+@dataclass(frozen=True)
+class EmbedderEntry:
+    """A registry entry: an id prefix, the factory that builds an embedder from the rest of the id and its
+    ``?k=v`` options, the embedders it lists on the pages, and its modality."""
+
+    prefix: str  # "digits-cnn" (an exact id) or "torchvision:" (a family: the part after the colon is free)
+    factory: Callable[[str, dict[str, str]], Embedder]
+    listed: Callable[[], list[Embedder]]
+    modality: str
+    usage: str  # how to name it, for the unknown-embedder message
+
+    def matches(self, base: str) -> bool:
+        """Whether ``base`` (an id without options) belongs to this entry."""
+        if self.prefix.endswith(":"):
+            return base.startswith(self.prefix) and len(base) > len(self.prefix)
+        return base == self.prefix
+
+
+_EMBEDDERS: dict[str, EmbedderEntry] = {}
+
+
+def register_embedder(prefix: str, factory: Callable[[str, dict[str, str]], Embedder], *, modality: str,
+                      usage: str, listed: Callable[[], list[Embedder]] | None = None) -> None:
+    """Add an embedder family: ``factory(rest_of_id, options)``; ``listed()`` gives the ones the pages show."""
+    _EMBEDDERS[prefix] = EmbedderEntry(prefix, factory, listed or (lambda: []), modality, usage)
+
+
 def get_embedder(embedder_id: str) -> Embedder:
     """An embedder by id: ``digits-cnn``, ``pixels`` (``pixels?pca=0`` for raw), ``torchvision:ARCH``, ``hf:PATH``."""
     base, _, query = embedder_id.partition("?")
     opts = dict(part.split("=", 1) for part in query.split("&") if "=" in part)
-    if base == "digits-cnn":
-        return DigitsCNNEmbedder()
-    if base == "pixels":
-        pca = PixelsEmbedder.info.params[0].coerce(opts.get("pca", 50), embedder_id)
-        return PixelsEmbedder(pca)
-    if base.startswith("torchvision:"):
-        arch = base.split(":", 1)[1]
-        from torchvision.models import list_models
-
-        if arch not in list_models(module=__import__("torchvision.models", fromlist=["models"])):
-            raise EmbedderUnavailable(f"unknown torchvision architecture {arch!r}; e.g. {', '.join(TORCHVISION_ARCHS)}")
-        return TorchvisionEmbedder(arch)
-    if base.startswith("hf:") and len(base) > 3:
-        return HFEmbedder(base[3:])
-    raise EmbedderUnavailable(
-        f"unknown embedder {embedder_id!r}; use digits-cnn, pixels, torchvision:ARCH (e.g. resnet18) or hf:PATH"
-    )
+    for entry in _EMBEDDERS.values():
+        if entry.matches(base):
+            rest = base[len(entry.prefix):] if entry.prefix.endswith(":") else ""
+            return entry.factory(rest, opts)
+    raise EmbedderUnavailable(f"unknown embedder {embedder_id!r}; use "
+                              + ", ".join(e.usage for e in _EMBEDDERS.values()))
 
 
-def list_embedders() -> list[tuple[EmbedderInfo, str | None]]:
-    """The built-in entries and the torchvision ones, each with None or the reason it is unavailable."""
+def list_embedders(modality: str | None = None) -> list[tuple[EmbedderInfo, str | None]]:
+    """The listed embedders (of ``modality`` when given), each with None or the reason it is unavailable."""
     out: list[tuple[EmbedderInfo, str | None]] = []
-    for emb in [DigitsCNNEmbedder(), PixelsEmbedder(), *(TorchvisionEmbedder(a) for a in TORCHVISION_ARCHS)]:
-        out.append((emb.info, emb.unavailable()))
+    for entry in _EMBEDDERS.values():
+        if modality is not None and entry.modality != modality:
+            continue
+        out.extend((emb.info, emb.unavailable()) for emb in entry.listed())
     return out
+
+
+def trainable_embedders(modality: str) -> list[str]:
+    """How to name the embedder families of ``modality`` the trainer can fine-tune (their listed members are)."""
+    return [entry.usage for entry in _EMBEDDERS.values()
+            if entry.modality == modality and any(emb.info.trainable for emb in entry.listed())]
+
+
+def _torchvision(arch: str, _opts: dict[str, str]) -> Embedder:
+    from torchvision import models
+    from torchvision.models import list_models
+
+    if arch not in list_models(module=models):
+        raise EmbedderUnavailable(f"unknown torchvision architecture {arch!r}; e.g. {', '.join(TORCHVISION_ARCHS)}")
+    return TorchvisionEmbedder(arch)
+
+
+def _pixels(_rest: str, opts: dict[str, str]) -> Embedder:
+    return PixelsEmbedder(PixelsEmbedder.info.params[0].coerce(opts.get("pca", 50), "pixels"))
+
+
+register_embedder("digits-cnn", lambda _r, _o: DigitsCNNEmbedder(), modality="image", usage="digits-cnn",
+                  listed=lambda: [DigitsCNNEmbedder()])
+register_embedder("pixels", _pixels, modality="image", usage="pixels", listed=lambda: [PixelsEmbedder()])
+register_embedder("torchvision:", _torchvision, modality="image", usage="torchvision:ARCH (e.g. resnet18)",
+                  listed=lambda: [TorchvisionEmbedder(a) for a in TORCHVISION_ARCHS])
+register_embedder("hf:", lambda name, _o: HFEmbedder(name), modality="image", usage="hf:PATH")

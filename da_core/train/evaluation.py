@@ -1,0 +1,73 @@
+"""Evaluation as a scheduled callback: accuracy on the held-out source and target sets at step 0, at the
+run's mid-epoch points, at each epoch's end and at the end; confusion matrices and per-class accuracy."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from da_core.train.data import DataPlan
+
+Predict = Callable[[torch.Tensor], torch.Tensor]
+Emit = Callable[[str, dict[str, Any]], None]
+
+
+class Evaluator:
+    """Scores the current model on the plan's held-out sets, times itself and reports ``eval`` events.
+
+    ``predictions`` are the last evaluation's (source, target) predicted classes; ``last_step`` the step it ran at.
+    """
+
+    def __init__(self, plan: DataPlan, predict: Predict, emit: Emit) -> None:
+        self.plan = plan
+        self.predict = predict
+        self.emit = emit
+        self.seconds = 0.0
+        self.last_step: int | None = None
+        self.predictions: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.metrics: dict[str, Any] = {}
+
+    @staticmethod
+    def mid_epoch_steps(start_step: int, steps_per_epoch: int, evals_per_epoch: int) -> set[int]:
+        """The steps inside an epoch starting after ``start_step`` at which to evaluate (its end excluded)."""
+        return ({start_step + round(i * steps_per_epoch / evals_per_epoch) for i in range(1, evals_per_epoch)}
+                - {start_step, start_step + steps_per_epoch})
+
+    def __call__(self, step: int, epoch: int) -> dict[str, Any]:
+        """Evaluate now; returns and reports ``source_acc`` and ``target_acc``."""
+        t = time.perf_counter()
+        preds = (self.predict(self.plan.source_eval[0]), self.predict(self.plan.target_eval[0]))
+        self.seconds += time.perf_counter() - t
+        return self.adopt(preds, step, epoch)
+
+    def adopt(self, predictions: tuple[torch.Tensor, torch.Tensor], step: int, epoch: int) -> dict[str, Any]:
+        """Take predictions made elsewhere (the baseline's, when the model starts as the baseline) as this
+        evaluation, and report them."""
+        (_, sy), (_, ty) = self.plan.source_eval, self.plan.target_eval
+        self.predictions, self.last_step = predictions, step
+        self.metrics = {"source_acc": accuracy(predictions[0], sy), "target_acc": accuracy(predictions[1], ty)}
+        self.emit("eval", {"step": step, "epoch": epoch, **self.metrics})
+        return dict(self.metrics)
+
+
+def accuracy(pred: torch.Tensor, labels: torch.Tensor) -> float:
+    """Share of correct predictions (NaN for an empty set)."""
+    return float((pred == labels).float().mean()) if len(labels) else float("nan")
+
+
+def confusion(pred: torch.Tensor, labels: torch.Tensor, k: int) -> list[list[int]]:
+    """Rows: true class, columns: predicted class."""
+    flat = (labels.cpu() * k + pred.cpu()).bincount(minlength=k * k)
+    return flat.view(k, k).tolist()
+
+
+def per_class_accuracy(pred: torch.Tensor, labels: torch.Tensor, k: int) -> list[float | None]:
+    """Accuracy within each true class (None for a class with no sample)."""
+    out: list[float | None] = []
+    for c in range(k):
+        mask = labels == c
+        out.append(float((pred[mask] == c).float().mean()) if bool(mask.any()) else None)
+    return out
