@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from da_core.data import check_modality
-from da_core.embed import get_embedder
+from da_core.embed import Backbone, get_embedder
 from da_core.embed.device import describe_device, pick_device
 from da_core.train.baseline import Baseline, source_only_baseline
 from da_core.train.config import TrainConfig
@@ -85,6 +85,25 @@ class _Epoch:
     logs: dict[str, list[float]] = field(default_factory=dict)
     correct: int = 0
     seen: int = 0
+
+
+@dataclass
+class _Run:
+    """The parts one run is made of, built by :meth:`Trainer._set_up`."""
+
+    device: torch.device
+    data: TrainData
+    k: int
+    backbone: Backbone
+    plan: DataPlan
+    baseline: Baseline
+    objective: Objective
+    opt: torch.optim.Optimizer
+    sched: Any
+    evaluate: Evaluator
+    augment: Callable[..., Any] | None
+    gen: torch.Generator
+    aug_gen: torch.Generator
 
 
 class Trainer:
@@ -182,8 +201,26 @@ class Trainer:
 
     def run(self) -> TrainResult:
         """Train to the end (or until stopped or diverged) and evaluate; see the module docstring."""
-        cfg = self.config
         t_start = time.perf_counter()
+        run = self._set_up()
+        self._emit("start", {"total_steps": run.plan.total, "steps_per_epoch": run.plan.steps_per_epoch,
+                             "epochs": run.plan.epochs, "device": describe_device(run.device),
+                             "backbone": run.backbone.description, "classes": run.data.classes,
+                             "sizes": run.data.sizes(), "baseline": run.baseline.metrics,
+                             "affinity": run.baseline.affinity, "batch_size": run.plan.batch_size,
+                             "conversions": run.data.conversions, "notes": run.plan.notes})
+        # a random head is scored; otherwise the model starts as the baseline, already scored
+        last = (run.evaluate(0, 0) if self.config.head_init == "random"
+                else run.evaluate.adopt(run.baseline.predictions, 0, 0))
+        eval_before = run.evaluate.seconds
+        t_train = time.perf_counter()
+        status, message, step, epoch, last = self._train(run, last)
+        train_seconds = max(time.perf_counter() - t_train - (run.evaluate.seconds - eval_before), 0.0)
+        return self._finish(run, status, message, step, epoch, last, train_seconds, t_start)
+
+    def _set_up(self) -> _Run:
+        """Data, seeded generators, backbone and head, the data plan, the baseline step, objective and optimiser."""
+        cfg = self.config
         device = pick_device(cfg.device)
         if self.data is None:
             self.data = prepare_data(cfg)
@@ -205,27 +242,21 @@ class Trainer:
         self._start_head(head, baseline, gen)
         objective = objective_for(cfg)(cfg, bb.dim, device, gen)
         opt = self._optimizer(objective)
-        total = plan.total
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg, total))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg, plan.total))
         evaluate = Evaluator(plan, self._predict, self._emit)
         evaluate.seconds = baseline.seconds
+        return _Run(device, data, k, bb, plan, baseline, objective, opt, sched, evaluate, augment, gen, aug_gen)
 
-        self._emit("start", {"total_steps": total, "steps_per_epoch": plan.steps_per_epoch, "epochs": plan.epochs,
-                             "device": describe_device(device), "backbone": bb.description, "classes": data.classes,
-                             "sizes": data.sizes(), "baseline": baseline.metrics, "affinity": baseline.affinity,
-                             "batch_size": plan.batch_size, "conversions": data.conversions, "notes": plan.notes})
-        # a random head is scored; otherwise the model starts as the baseline, already scored
-        last = evaluate(0, 0) if cfg.head_init == "random" else evaluate.adopt(baseline.predictions, 0, 0)
-
+    def _train(self, run: _Run, last: dict[str, Any]) -> tuple[str, str, int, _Epoch, dict[str, Any]]:
+        """The loop over epochs and batches: (status, message, steps done, the last epoch, its last metrics)."""
+        cfg, plan, total = self.config, run.plan, run.plan.total
         status, message = "finished", ""
         step = 0
         epoch = _Epoch(0)
-        eval_before = evaluate.seconds
-        t_train = time.perf_counter()
         for number in range(1, plan.epochs + 1):
             mid_epoch = Evaluator.mid_epoch_steps(step, plan.steps_per_epoch, cfg.evals_per_epoch)
             epoch = _Epoch(number)
-            for idx in plan.epoch_batches(gen):
+            for idx in plan.epoch_batches(run.gen):
                 if step >= total:
                     break
                 if self.stop.is_set():
@@ -233,47 +264,51 @@ class Trainer:
                     break
                 t_step = time.perf_counter()
                 batch = plan.collate(idx)
-                if augment is not None:
-                    out = augment(batch.inputs, batch.labels, aug_gen)
+                if run.augment is not None:
+                    out = run.augment(batch.inputs, batch.labels, run.aug_gen)
                     batch = Batch(out.images, batch.labels, out.soft_labels)
-                result = objective.loss(StepInputs(batch, self.preprocess(batch.inputs), self._train_features,
-                                                   self.model.backbone, head, self.preprocess, plan, step / total,
-                                                   gen, k))
+                result = run.objective.loss(StepInputs(
+                    batch, self.preprocess(batch.inputs), self._train_features, self.model.backbone,
+                    self.model.head, self.preprocess, plan, step / total, run.gen, run.k))
                 loss_value = float(result.loss.detach())
                 if not math.isfinite(loss_value):
                     status = "diverged"
                     message = f"the loss became {loss_value} at step {step + 1}; try a lower learning rate"
                     break
-                opt.zero_grad(set_to_none=True)
+                run.opt.zero_grad(set_to_none=True)
                 result.loss.backward()
-                opt.step()
-                lr = opt.param_groups[0]["lr"]
-                sched.step()
+                run.opt.step()
+                lr = run.opt.param_groups[0]["lr"]
+                run.sched.step()
                 step += 1
                 n = len(batch.labels)
                 correct = int((result.logits.detach().argmax(1) == batch.labels).sum())
                 epoch.correct += correct
                 epoch.seen += n
                 epoch.losses.append(float(result.cls_loss.detach()))
-                for name in objective.epoch_means:
+                for name in run.objective.epoch_means:
                     epoch.logs.setdefault(name, []).append(result.logs[name])
                 self._emit("step", {"step": step, "epoch": number, "train_loss": epoch.losses[-1],
                                     "train_acc": correct / n, "lr": lr, **result.logs,
                                     "throughput": n / max(time.perf_counter() - t_step, 1e-9)})
                 if step in mid_epoch and step < total:
-                    last = evaluate(step, number)
+                    last = run.evaluate(step, number)
             if status != "finished" or not epoch.losses:
                 break
-            last = evaluate(step, number)
-            self._record_epoch(epoch, step, last, opt.param_groups[0]["lr"])
+            last = run.evaluate(step, number)
+            self._record_epoch(epoch, step, last, run.opt.param_groups[0]["lr"])
             if step >= total:
                 break
-        train_seconds = max(time.perf_counter() - t_train - (evaluate.seconds - eval_before), 0.0)
+        return status, message, step, epoch, last
 
-        # Final evaluation (also after Stop: the model is fine, only shorter-trained).
-        tev_y = plan.target_eval[1]
-        details: dict[str, Any] = {"classes": data.classes, "conversions": data.conversions, "notes": plan.notes,
-                                   "batch_size": plan.batch_size, "sizes": data.sizes(),
+    def _finish(self, run: _Run, status: str, message: str, step: int, epoch: _Epoch, last: dict[str, Any],
+                train_seconds: float, t_start: float) -> TrainResult:
+        """The final evaluation (also after Stop: the model is fine, only shorter-trained), details and result."""
+        k, baseline, evaluate = run.k, run.baseline, run.evaluate
+        tev_y = run.plan.target_eval[1]
+        details: dict[str, Any] = {"classes": run.data.classes, "conversions": run.data.conversions,
+                                   "notes": run.plan.notes, "batch_size": run.plan.batch_size,
+                                   "sizes": run.data.sizes(),
                                    "baseline_confusion": confusion(baseline.predictions[1], tev_y, k),
                                    "baseline_per_class": per_class_accuracy(baseline.predictions[1], tev_y, k)}
         if status != "diverged":
@@ -281,7 +316,7 @@ class Trainer:
             if not evaluated_now:
                 last = evaluate(step, epoch.number)
             if not evaluated_now and status == "stopped" and epoch.losses:  # a partial epoch still counts
-                self._record_epoch(epoch, step, last, opt.param_groups[0]["lr"])
+                self._record_epoch(epoch, step, last, run.opt.param_groups[0]["lr"])
             target_pred = evaluate.predictions[1]  # type: ignore[index]
             details["confusion"] = confusion(target_pred, tev_y, k)
             details["per_class"] = per_class_accuracy(target_pred, tev_y, k)
@@ -295,16 +330,15 @@ class Trainer:
             "baseline_target_acc": baseline.metrics["target_acc"],
             "affinity": _clean(baseline.affinity),
             "steps": step,
-            "total_steps": total,
+            "total_steps": run.plan.total,
             "seconds": round(seconds, 3),
             "train_seconds": round(train_seconds, 3),
             "eval_seconds": round(evaluate.seconds, 3),
-            "samples_per_s": round(step * plan.batch_size / train_seconds, 1) if train_seconds > 0 else None,
+            "samples_per_s": round(step * run.plan.batch_size / train_seconds, 1) if train_seconds > 0 else None,
         }
         final.update({name: float(np.mean(values)) for name, values in epoch.logs.items()})
-        outcome = TrainResult(status, final, list(self.history), seconds, message, details)
         self._emit("end", {"status": status, "message": message, "final": final})
-        return outcome
+        return TrainResult(status, final, list(self.history), seconds, message, details)
 
 
 def run_training(config: TrainConfig, callbacks: list[Callback] | None = None, stop: threading.Event | None = None,
