@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from da_core.data import Dataset, stratified_split
+from da_core.probe import fit_linear_probe
 
 Progress = Any
 
@@ -90,20 +91,16 @@ def fmt_acc(value: float | None) -> str:
 
 def linear_probe(xs: np.ndarray, ys: np.ndarray, xt: np.ndarray, yt: np.ndarray, n_classes: int,
                  seed: int = 0) -> tuple[dict[str, float | None], np.ndarray, np.ndarray]:
-    """Train logistic regression on source embeddings (the "source-trained model").
+    """Train the linear probe (:func:`da_core.probe.fit_linear_probe`) on source embeddings (the "source-trained
+    model").
 
     Returns overall accuracies (held-out source, target), per-class target accuracy and per-class
     held-out source accuracy (NaN where a class has no sample).  With a class too small to hold a sample out,
     the held-out source accuracy covers the other classes (None when nothing could be held out).
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     tr, te = stratified_split(ys, 0.25, seed)  # every class keeps a training sample, however small
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-    model.fit(xs[tr], ys[tr])
-    pred_s, pred_t = model.predict(xs[te]), model.predict(xt)
+    probe = fit_linear_probe(xs[tr], ys[tr], n_classes)
+    pred_s, pred_t = probe.predict(xs[te]), probe.predict(xt)
 
     def per_class(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
         out = np.full(n_classes, np.nan)
@@ -178,3 +175,56 @@ def analyse_gap(source: Dataset, target: Dataset, embedder: str = "digits-cnn", 
     report = progress or (lambda _f, _m: None)
     pair = embed_for_gap(source, target, embedder, max_samples, seed, device, lambda f, m: report(0.4 * f, m))
     return measure_gap(pair, seed, n_permutations, n_boot, device, lambda f, m: report(0.4 + 0.6 * f, m))
+
+
+# ------------------------------------------------------------------------------------------ what the Gap page shows
+
+
+def map_points(pair: EmbeddedPair | GapAnalysis) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The map's input: both domains' vectors stacked (source rows first), each row's domain and its label."""
+    points = np.concatenate([pair.xs, pair.xt])
+    domains = np.array(["source"] * len(pair.xs) + ["target"] * len(pair.xt))
+    labels = np.concatenate([pair.source.labels.numpy(), pair.target.labels.numpy()])
+    return points, domains, labels
+
+
+def map_samples(analysis: EmbeddedPair | GapAnalysis, rows: Any) -> list[tuple[str, int]]:
+    """Map ``rows`` (source rows first, then target rows; see :func:`map_points`) as sorted, unique
+    ``(domain, index in that domain)`` pairs."""
+    n_src = len(analysis.source)
+    return [("source", row) if row < n_src else ("target", row - n_src) for row in sorted({int(r) for r in rows})]
+
+
+def selection_images(analysis: EmbeddedPair | GapAnalysis, rows: Any, limit: int = 120) -> np.ndarray:
+    """The images of the first ``limit`` samples at map ``rows`` (:func:`map_samples`), uint8 N×C×H×W; grey
+    images are replicated to RGB when the selection mixes grey and colour."""
+    datasets = {"source": analysis.source, "target": analysis.target}
+    images = [datasets[domain].images[i].numpy() for domain, i in map_samples(analysis, rows)[:limit]]
+    if not images:
+        return analysis.source.images[:0].numpy()
+    channels = max(im.shape[0] for im in images)
+    return np.stack([np.repeat(im, 3, 0) if im.shape[0] < channels else im for im in images])
+
+
+def metric_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """The metric table: per metric its label, value, same-domain baseline, 95% interval, MMD²'s p-value and
+    whether it finds a gap (interval and p-value as text, "—" where a metric has no p-value)."""
+    from da_core.gap import METRICS
+
+    return [{"metric": METRICS[name].label, "value": res.value, "baseline": res.baseline,
+             "95% CI": f"[{res.ci[0]:.3g}, {res.ci[1]:.3g}]",
+             "p": "—" if res.p_value is None else f"{res.p_value:.2g}",
+             "gap?": "yes" if res.significant else "no"} for name, res in metrics.items()]
+
+
+def gap_verdict(metrics: dict[str, Any]) -> tuple[bool, str] | None:
+    """Whether MMD²'s permutation test finds a significant gap, and the sentence that says so with its numbers
+    (None when MMD² was not measured)."""
+    mmd = metrics.get("mmd2")
+    if mmd is None:
+        return None
+    if mmd.significant:
+        return True, (f"**The gap is significant.** MMD² = {mmd.value:.4g} against {mmd.baseline:.2g} between two "
+                      f"halves of the source; permutation p = {mmd.p_value:.3g}.")
+    return False, (f"**No significant gap.** MMD² = {mmd.value:.4g} (baseline {mmd.baseline:.2g}); "
+                   f"permutation p = {mmd.p_value:.3g}.")

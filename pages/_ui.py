@@ -1,48 +1,28 @@
-"""Streamlit helpers shared by the pages: the chosen source/target pair, cached loading with progress,
-and widgets built from registry metadata.  No numerical work here: that lives in ``da_core``."""
+"""Streamlit helpers shared by the pages: the chosen source/target pair, widgets that keep their values across
+pages, cached loading with progress, and widgets built from registry metadata.  No numerical work here: that
+lives in ``da_core``.  (The run history's helpers are in ``_history``, the routing patch in ``_routing``.)"""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
 
 from da_core.config import DEFAULT_SOURCE, DEFAULT_TARGET
 from da_core.data.spec import DatasetSpec, Param
+from pages import _routing
 
 ROLES = ("source", "target")
 
 # ----------------------------------------------------------------------------------- session state
 
 
-_ROUTED = False
-
-
-def _route_through_app() -> None:
-    """Send a deep link that arrives first after a server start through ``app.py``.
-
-    Streamlit decides per server whether it is an old-style multipage app from the mere presence of a
-    ``pages/`` folder, until ``st.navigation`` has run once; a first request for ``/datasets`` would run
-    the page file alone (no page config, no navigation).  Clearing that flag and rerunning routes the
-    request through ``app.py`` to the same page.
-    """
-    try:
-        from streamlit.runtime.pages_manager import PagesManager
-    except ImportError:  # pragma: no cover - internal module moved
-        return
-    global _ROUTED
-    if getattr(PagesManager, "uses_pages_directory", False):
-        PagesManager.uses_pages_directory = False
-        if not _ROUTED:  # once per process is enough (AppTest resets the flag before every run)
-            _ROUTED = True
-            st.rerun()
-
-
 def init_state() -> None:
     """Make sure the shared pair exists in the session (the defaults load with no clicks)."""
-    _route_through_app()
+    _routing.route_through_app()
     st.session_state.setdefault("source_spec", DEFAULT_SOURCE)
     st.session_state.setdefault("target_spec", DEFAULT_TARGET)
     st.session_state.setdefault("_widget_memory", {})
@@ -50,14 +30,34 @@ def init_state() -> None:
 
 def remember(key: str, default: Any) -> None:
     """Restore a widget's value after a page switch (Streamlit drops state of widgets not rendered)."""
-    memory = st.session_state["_widget_memory"]
     if key not in st.session_state:
-        st.session_state[key] = memory.get(key, default)
+        st.session_state[key] = memory().get(key, default)
 
 
-def store(key: str) -> None:
-    """Keep a widget's current value so :func:`remember` can restore it on another visit."""
-    st.session_state["_widget_memory"][key] = st.session_state.get(key)
+def store(*keys: str) -> None:
+    """Keep widgets' current values so :func:`remember` can restore them on another visit."""
+    for key in keys:
+        memory()[key] = st.session_state.get(key)
+
+
+def memory() -> dict[str, Any]:
+    """The session's remembered widget values, by key (what :func:`remember` restores)."""
+    return st.session_state["_widget_memory"]
+
+
+def keep(key: str, value: Any) -> None:
+    """Set a widget's value (from a callback, before the widget runs) and remember it across pages."""
+    st.session_state[key] = value
+    memory()[key] = value
+
+
+def widget(make: Callable[..., Any], label: str, key: str, default: Any, **kwargs: Any) -> Any:
+    """``make(label, key=key, **kwargs)`` (e.g. ``st.slider`` or ``column.selectbox``) with its value restored
+    after a page switch: ``default`` on a first visit (:func:`remember`, :func:`store`)."""
+    remember(key, default)
+    value = make(label, key=key, **kwargs)
+    store(key)
+    return value
 
 
 # --------------------------------------------------------------------------------------- loading
@@ -157,27 +157,24 @@ def pair_caption() -> None:
 
 def param_widget(p: Param, key: str, container: Any = st) -> Any:
     """A widget for one declared parameter (type, range and choices come from the registry)."""
-    remember(key, p.default)
     label = p.name.replace("_", " ")
+    kwargs: dict[str, Any] = {"help": p.help}
     if p.choices is not None:
-        value = container.selectbox(label, list(p.choices), key=key, help=p.help)
-    elif p.kind is bool:
-        value = container.checkbox(label, key=key, help=p.help)
-    elif p.kind in (int, float) and p.min is not None and p.max is not None and p.kind is int and p.max - p.min <= 10:
-        value = container.slider(label, int(p.min), int(p.max), key=key, help=p.help)
-    elif p.kind in (int, float):
-        kwargs: dict[str, Any] = {"help": p.help, "key": key}
+        return widget(container.selectbox, label, key, p.default, options=list(p.choices), **kwargs)
+    if p.kind is bool:
+        return widget(container.checkbox, label, key, p.default, **kwargs)
+    if p.kind is int and p.min is not None and p.max is not None and p.max - p.min <= 10:
+        return widget(container.slider, label, key, p.default, min_value=int(p.min), max_value=int(p.max), **kwargs)
+    if p.kind in (int, float):
         if p.min is not None:
             kwargs["min_value"] = p.kind(p.min)
         if p.max is not None:
             kwargs["max_value"] = p.kind(p.max)
         if p.kind is int:
             kwargs["step"] = 1
-        value = container.number_input(label + ("" if p.default is not None else " (empty = all)"), **kwargs)
-    else:
-        value = container.text_input(label, key=key, help=p.help)
-    store(key)
-    return value
+        return widget(container.number_input, label + ("" if p.default is not None else " (empty = all)"), key,
+                      p.default, **kwargs)
+    return widget(container.text_input, label, key, p.default, **kwargs)
 
 
 KINDS = ("Built-in", "torchvision (local files)", "Folder", "ZIP upload", "Spec string")
@@ -190,18 +187,16 @@ def spec_builder(role: str, shared: dict[str, Any]) -> str | None:
 
     current = st.session_state[f"{role}_spec"]
     default_kind = "Built-in" if current.startswith("builtin:") else "Spec string"
-    remember(f"{role}_kind", default_kind)
-    kind = st.selectbox("Kind", KINDS, key=f"{role}_kind")
-    store(f"{role}_kind")
+    kind = widget(st.selectbox, "Kind", f"{role}_kind", default_kind, options=KINDS)
     options: dict[str, Any] = {}
     if kind in ("Built-in", "torchvision (local files)"):
         scheme = "builtin" if kind == "Built-in" else "torchvision"
         entries = {s.name: s for s in sources(scheme)}
         default_name = current.split(":", 1)[1].split("?", 1)[0] if current.startswith(scheme + ":") else None
-        remember(f"{role}_{scheme}_name", default_name if default_name in entries else next(iter(entries)))
         described = "\n\n".join(f"**{k}**: {s.summary}" for k, s in entries.items())
-        name = st.selectbox("Dataset", list(entries), key=f"{role}_{scheme}_name", help=described)
-        store(f"{role}_{scheme}_name")
+        name = widget(st.selectbox, "Dataset", f"{role}_{scheme}_name",
+                      default_name if default_name in entries else next(iter(entries)), options=list(entries),
+                      help=described)
         src = entries[name]
         st.caption(src.summary)
         for p in src.params:
@@ -213,10 +208,8 @@ def spec_builder(role: str, shared: dict[str, Any]) -> str | None:
         spec = DatasetSpec(scheme, name, {})
         src_params = {p.name for p in src.params}
     elif kind == "Folder":
-        remember(f"{role}_folder", "")
-        path = st.text_input("Folder path (one sub-folder per class)", key=f"{role}_folder",
-                             help="Must lie inside DA_DATA_ROOT when that variable is set.")
-        store(f"{role}_folder")
+        path = widget(st.text_input, "Folder path (one sub-folder per class)", f"{role}_folder", "",
+                      help="Must lie inside DA_DATA_ROOT when that variable is set.")
         if not path:
             st.info("Enter a folder path to load it.")
             return None
@@ -226,17 +219,17 @@ def spec_builder(role: str, shared: dict[str, Any]) -> str | None:
         if upload is None:
             st.info("Upload a ZIP with one folder per class (size capped by the server).")
             return None
+        from da_core.data.files import save_upload
+
         try:
-            stored = _save_upload(upload.getvalue())
+            stored = str(save_upload(upload.getvalue()))  # under the cache: size-capped, content-addressed
         except DAError as exc:
             st.error(str(exc))
             return None
         spec, src_params = DatasetSpec("zip", stored, {}), {"n", "seed", "size"}
     else:
-        remember(f"{role}_spec_text", current)
-        text = st.text_input("Spec", key=f"{role}_spec_text",
-                             help="e.g. builtin:corrupted-digits?kind=blur&severity=4 or folder:PATH")
-        store(f"{role}_spec_text")
+        text = widget(st.text_input, "Spec", f"{role}_spec_text", current,
+                      help="e.g. builtin:corrupted-digits?kind=blur&severity=4 or folder:PATH")
         try:
             from da_core.data import parse_spec
 
@@ -249,58 +242,3 @@ def spec_builder(role: str, shared: dict[str, Any]) -> str | None:
             options[key] = value
     return str(spec.with_options(**{k: v for k, v in options.items() if v not in (None, "")}))
 
-
-def _save_upload(data: bytes) -> str:
-    """Store an uploaded archive under the cache (size-capped, content-addressed) and return its path."""
-    from da_core.data.files import save_upload
-
-    return str(save_upload(data))
-
-
-# ------------------------------------------------------------------------------------------ run history
-
-
-def job_manager() -> Any:
-    """The background-job manager over the run history; when the history cannot be used, say what is wrong and
-    what to do, and stop the page.  A damaged file gets a button that sets it aside (renamed
-    ``runs.sqlite.damaged-<time>``, never deleted); a read-only history shows its runs under a warning."""
-    from da_core.errors import StoreError
-    from da_core.train.jobs import get_manager
-
-    for key, show in (("_store_reset_msg", st.success), ("_store_reset_error", st.error)):
-        if st.session_state.get(key):
-            show(st.session_state.pop(key))
-    try:
-        manager = get_manager()
-    except StoreError as exc:
-        store_error(exc)
-        st.stop()
-    if manager.store.readonly:
-        st.warning(f"**Read-only run history.** {manager.store.readonly_message()}.", icon=":material/lock:")
-    return manager
-
-
-def store_error(exc: Exception) -> None:
-    """Show a run-history error (naming the file and the fix); for a damaged file, with the set-aside button."""
-    from da_core.errors import StoreDamagedError
-
-    st.error(f"**The run history cannot be used.** {exc}.")
-    if isinstance(exc, StoreDamagedError):
-        st.button("Set it aside and start a new history", key="store_set_aside", type="primary",
-                  on_click=_set_aside_store, args=(str(exc.path),),
-                  help="Renames the damaged file (and its -wal/-shm files) to runs.sqlite.damaged-<time> next to it; "
-                       "nothing is deleted.")
-
-
-def _set_aside_store(path: str) -> None:
-    """Button callback: rename the damaged history so a new one starts; the result shows on the next run."""
-    from da_core.errors import StoreError
-    from da_core.train.store import set_aside
-
-    try:
-        moved = set_aside(path)
-    except StoreError as exc:
-        st.session_state["_store_reset_error"] = f"**Could not set the run history aside.** {exc}."
-        return
-    st.session_state["_store_reset_msg"] = (f"The damaged run history was renamed to `{moved}` (nothing was deleted); "
-                                            "a new, empty history has started.")

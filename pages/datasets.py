@@ -18,14 +18,10 @@ st.write(
 
 with st.expander("Sampling (applies to both domains)", expanded=False):
     c1, c2 = st.columns(2)
-    _ui.remember("shared_size", 28)
-    size = c1.number_input("Image size (pixels)", 8, 256, step=4, key="shared_size",
-                           help="Both domains are resized to size × size so they can be compared.")
-    _ui.store("shared_size")
-    _ui.remember("shared_seed", 0)
-    seed = c2.number_input("Seed", 0, 2**31 - 1, step=1, key="shared_seed",
-                           help="Generated data and random subsets are reproducible for a seed.")
-    _ui.store("shared_seed")
+    size = _ui.widget(c1.number_input, "Image size (pixels)", "shared_size", 28, min_value=8, max_value=256, step=4,
+                      help="Both domains are resized to size × size so they can be compared.")
+    seed = _ui.widget(c2.number_input, "Seed", "shared_seed", 0, min_value=0, max_value=2**31 - 1, step=1,
+                      help="Generated data and random subsets are reproducible for a seed.")
 shared = {"size": int(size), "seed": int(seed)}
 
 cols = st.columns(2, gap="large")
@@ -54,9 +50,7 @@ st.subheader("Summary")
 st.dataframe(pd.DataFrame(viz.summary_rows(datasets)).set_index("domain"), width="stretch")
 
 st.subheader("Samples per class")
-_ui.remember("grid_per_class", 8)
-per_class = st.slider("Samples per class", 4, 16, key="grid_per_class")
-_ui.store("grid_per_class")
+per_class = _ui.widget(st.slider, "Samples per class", "grid_per_class", 8, min_value=4, max_value=16)
 cols = st.columns(2, gap="large")
 for (role, ds), col in zip(datasets.items(), cols):
     col.image(viz.sample_grid(ds, per_class=per_class, seed=int(seed)), caption=f"{role}: {ds.domain}",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -19,11 +18,12 @@ source, target, alignment = pair
 if not alignment.identical:
     st.info(f"Using the {len(alignment.shared)} classes both domains share.")
 
-from da_core.embed import list_embedders  # noqa: E402  (after the pair: keeps errors above visible first)
+from da_core.embed import free_form_embedders, list_embedders  # noqa: E402  (after the pair: errors first)
 
 # ------------------------------------------------------------------------------------------ controls
-available = [(info, why) for info, why in list_embedders()]
-ids = [info.id for info, _ in available] + ["hf: (local folder)"]
+available = list_embedders(source.modality)  # only the embedders that take this pair's modality
+families = {f"{entry.prefix} (local folder)": entry for entry in free_form_embedders(source.modality)}
+ids = [info.id for info, _ in available] + list(families)
 reasons = {info.id: why for info, why in available}
 c1, c2, c3 = st.columns([2, 1, 1])
 _ui.remember("gap_embedder", "digits-cnn")
@@ -31,22 +31,19 @@ choice = c1.selectbox("Embedder", ids, key="gap_embedder",
                       format_func=lambda i: i + ("  (unavailable)" if reasons.get(i) else ""),
                       help="digits-cnn is pretrained here on printed digits; pixels is a sanity baseline.")
 _ui.store("gap_embedder")
-_ui.remember("gap_max", 2000)
-max_samples = int(c2.number_input("Max samples per domain", 200, 20000, step=200, key="gap_max",
-                                  help="A seeded, class-stratified subset of each domain keeps the map fast."))
-_ui.store("gap_max")
-_ui.remember("gap_seed", 0)
-seed = int(c3.number_input("Seed", 0, 10_000, key="gap_seed"))
-_ui.store("gap_seed")
+max_samples = int(_ui.widget(c2.number_input, "Max samples per domain", "gap_max", 2000, min_value=200,
+                             max_value=20000, step=200,
+                             help="A seeded, class-stratified subset of each domain keeps the map fast."))
+seed = int(_ui.widget(c3.number_input, "Seed", "gap_seed", 0, min_value=0, max_value=10_000))
 embedder = choice
-if choice.startswith("hf:"):
+if choice in families:
     _ui.remember("gap_hf_path", "")
-    path = st.text_input("Folder of a transformers vision model (saved with save_pretrained)", key="gap_hf_path")
+    path = st.text_input(families[choice].free_form, key="gap_hf_path")
     _ui.store("gap_hf_path")
     if not path:
         st.info("Enter a local model folder. Nothing is downloaded unless DA_ALLOW_DOWNLOAD=1 is set.")
         st.stop()
-    embedder = f"hf:{path}"
+    embedder = f"{families[choice].prefix}{path}"
 elif reasons.get(choice):
     st.warning(f"**{choice} is unavailable.** {reasons[choice]}")
     st.stop()
@@ -58,8 +55,12 @@ from da_core.gap_workflow import (  # noqa: E402
     embeddings_npz,
     fmt_acc,
     gap_key,
+    gap_verdict,
     map_key,
+    map_points,
     measure_gap,
+    metric_rows,
+    selection_images,
     selection_table,
 )
 
@@ -78,10 +79,7 @@ if embedder == "digits-cnn":
     st.caption(f"digits-cnn: pretrained here on `{info.source_spec}`; held-out source accuracy "
                f"{info.source_accuracy:.3f}.")
 
-xs, xt = embedded.xs, embedded.xt
-points = np.concatenate([xs, xt])
-domains = np.array(["source"] * len(xs) + ["target"] * len(xt))
-labels = np.concatenate([embedded.source.labels.numpy(), embedded.target.labels.numpy()])
+points, domains, labels = map_points(embedded)
 classes = embedded.source.classes
 
 map_col, metric_col = st.columns([1, 1], gap="large")
@@ -122,20 +120,15 @@ with map_col:
                        file_name="gap-map.html", mime="text/html")
 
 with metric_col:
-    from da_core.gap import METRIC_HELP, METRICS  # noqa: E402
+    from da_core.gap import METRIC_HELP  # noqa: E402
 
     st.subheader("Gap metrics")
     analysis = _ui.memo("analysis", key, lambda p: measure_gap(embedded, seed, progress=p),
                         "Computing gap metrics (permutation test and bootstrap intervals)")
     where = "embeddings from the disk cache" if analysis.device == "cache" else f"on {analysis.device}"
-    st.caption(f"Embedder `{analysis.embedder}`, {where}; {len(xs)} source × {len(xt)} target samples.")
-    rows = []
-    for name, res in analysis.metrics.items():
-        rows.append({"metric": METRICS[name].label, "value": res.value, "baseline": res.baseline,
-                     "95% CI": f"[{res.ci[0]:.3g}, {res.ci[1]:.3g}]",
-                     "p": "—" if res.p_value is None else f"{res.p_value:.2g}",
-                     "gap?": "yes" if res.significant else "no"})
-    st.dataframe(pd.DataFrame(rows).set_index("metric"), width="stretch",
+    st.caption(f"Embedder `{analysis.embedder}`, {where}; {len(analysis.xs)} source × {len(analysis.xt)} target "
+               "samples.")
+    st.dataframe(pd.DataFrame(metric_rows(analysis.metrics)).set_index("metric"), width="stretch",
                  column_config={
                      "value": st.column_config.NumberColumn(format="%.3g", help="source vs target"),
                      "baseline": st.column_config.NumberColumn(
@@ -145,14 +138,9 @@ with metric_col:
                      "gap?": st.column_config.TextColumn(help="significant: p < 0.05 for MMD², otherwise the interval "
                                                               "lies above the baseline"),
                  })
-    mmd = analysis.metrics.get("mmd2")
-    if mmd is not None:
-        if mmd.significant:
-            st.success(f"**The gap is significant.** MMD² = {mmd.value:.4g} against {mmd.baseline:.2g} between two "
-                       f"halves of the source; permutation p = {mmd.p_value:.3g}.")
-        else:
-            st.warning(f"**No significant gap.** MMD² = {mmd.value:.4g} (baseline {mmd.baseline:.2g}); "
-                       f"permutation p = {mmd.p_value:.3g}.")
+    verdict = gap_verdict(analysis.metrics)
+    if verdict is not None:
+        (st.success if verdict[0] else st.warning)(verdict[1])
     st.caption(f"Linear probe trained on source embeddings: source accuracy {fmt_acc(analysis.probe['source_acc'])}, "
                f"target accuracy {fmt_acc(analysis.probe['target_acc'])}.")
     with st.expander("What the metrics mean", expanded=False):
@@ -166,15 +154,9 @@ selected = viz.selected_rows(event.selection.get("points", [])) if event is not 
     event, "selection", None) else []
 if selected:
     st.subheader(f"Selection: {len(selected)} samples")
-    idx = np.array(sorted(set(selected)))
-    n_src = len(xs)
-    images = [analysis.source.images[i].numpy() if i < n_src else analysis.target.images[i - n_src].numpy()
-              for i in idx[:120]]
-    channels = max(im.shape[0] for im in images)
-    images = np.stack([np.repeat(im, 3, 0) if im.shape[0] < channels else im for im in images])
-    st.image(viz.gallery(images, []), caption="first 120 selected samples")
+    st.image(viz.gallery(selection_images(analysis, selected, 120), []), caption="first 120 selected samples")
     loaded = {role: _ui.load(st.session_state[f"{role}_spec"], role) for role in ("source", "target")}
-    table = selection_table(analysis, idx, {r: ds.domain for r, ds in loaded.items()},
+    table = selection_table(analysis, selected, {r: ds.domain for r, ds in loaded.items()},
                             {r: ds.fingerprint for r, ds in loaded.items()})
     st.dataframe(table, hide_index=True, width="stretch", column_order=["domain", "uid", "class"])
     st.caption("The CSV names each sample by its uid and the dataset's fingerprint: upload it on the Training "

@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from pages import _ui
+from pages import _history, _ui
 
 _ui.init_state()
 st.title("Runs")
@@ -16,15 +16,18 @@ st.write("Every run, from this page or `python -m da_core train`, with its setti
 from da_core.errors import StoreError  # noqa: E402
 from da_core.train import figures  # noqa: E402
 from da_core.train.store import STATUSES  # noqa: E402
+from da_core.train.sweep import peak  # noqa: E402
 
-manager = _ui.job_manager()  # also marks runs left active by a stopped server as interrupted
+manager = _history.job_manager()  # also marks runs left active by a stopped server as interrupted
 store = manager.store
 READ_ONLY = "The run history is read-only: nothing can be deleted." if store.readonly else None
+# The keys of the widgets the delete callbacks read or reset (the other widgets' keys appear once, in their call).
+CHOSEN, DOOMED, SURE, SWEEP = "runs_chosen", "runs_delete", "runs_delete_sure", "runs_sweep"
 
 
 def _delete_runs() -> None:
     """Button callback (runs before the script): delete the chosen runs, keep a message for the next run."""
-    doomed = [int(i) for i in st.session_state.get("runs_delete", [])]
+    doomed = [int(i) for i in st.session_state.get(DOOMED, [])]
     try:
         gone = store.delete_runs(doomed)
     except StoreError as exc:
@@ -33,18 +36,18 @@ def _delete_runs() -> None:
     skipped = len(doomed) - gone
     st.session_state["runs_deleted_msg"] = (f"Deleted {gone} runs." + (f" {skipped} still active were kept (stop "
                                             "them first)." if skipped else ""))
-    for key in ("runs_delete", "runs_delete_sure", "runs_chosen"):
+    for key in (DOOMED, SURE, CHOSEN):
         st.session_state.pop(key, None)
 
 
 def _delete_sweep() -> None:
     """Button callback: delete the selected sweep and its runs."""
     try:
-        store.delete_sweep(int(st.session_state["runs_sweep"]))
+        store.delete_sweep(int(st.session_state[SWEEP]))
     except StoreError as exc:
         st.session_state["runs_store_error"] = f"**Nothing was deleted.** {exc}."
         return
-    st.session_state.pop("runs_sweep", None)
+    st.session_state.pop(SWEEP, None)
 
 
 if st.session_state.get("runs_store_error"):
@@ -81,7 +84,7 @@ def history() -> None:
         ids = table["id"].tolist()
         labels = {int(r.id): r.label for r in store.list_runs(include_sweeps=with_sweeps) if r.id in set(ids)}
         default = [i for i in ids if table.loc[table["id"] == i, "status"].iloc[0] != "failed"][:3]
-        chosen = st.multiselect("Runs", ids, default=default, key="runs_chosen",
+        chosen = st.multiselect("Runs", ids, default=default, key=CHOSEN,
                                 format_func=lambda i: labels.get(int(i), f"#{i}"))
         c1, c2 = st.columns([2, 1])
         metric = c1.selectbox("Metric", ["target_acc", "source_acc", "train_loss", "train_acc", "domain_loss", "lr",
@@ -105,14 +108,7 @@ def history() -> None:
             if run is not None:
                 if run.message:
                     (st.error if run.status in ("failed", "diverged") else st.info)(f"**{run.status}**: {run.message}")
-                details = run.details or {}
-                if "confusion" in details:
-                    c1, c2 = st.columns(2)
-                    c1.plotly_chart(figures.confusion_figure(details["confusion"], details["classes"]),
-                                    key="runs_confusion", width="stretch")
-                    c2.plotly_chart(figures.per_class_change_figure(details["per_class"], details["baseline_per_class"],
-                                                                    details["classes"]), key="runs_per_class",
-                                    width="stretch")
+                _history.result_charts(run.details or {}, "runs")
                 with st.expander("Settings and final metrics (JSON)"):
                     st.json({"config": run.config, "final": run.final}, expanded=False)
                 st.download_button("Download settings (JSON)", json.dumps(run.config, indent=2),
@@ -121,9 +117,9 @@ def history() -> None:
 
         # -------------------------------------------------------------------------------------- delete
         with st.expander("Delete runs"):
-            doomed = st.multiselect("Runs to delete", ids, key="runs_delete",
+            doomed = st.multiselect("Runs to delete", ids, key=DOOMED,
                                     format_func=lambda i: labels.get(int(i), f"#{i}"))
-            sure = st.checkbox("Yes, delete them and their metrics", key="runs_delete_sure")
+            sure = st.checkbox("Yes, delete them and their metrics", key=SURE)
             st.button("Delete", key="runs_delete_go", disabled=not (doomed and sure) or store.readonly,
                       on_click=_delete_runs, help=READ_ONLY)
     msg = st.session_state.pop("runs_deleted_msg", None)
@@ -146,7 +142,7 @@ def sweeps_section() -> None:
                     + (f" · best s={s.result['best_strength']:g}" if s.result and s.result.get("best_strength")
                        is not None else ""))
 
-        sweep_id = st.selectbox("Sweep", [s.id for s in sweeps], key="runs_sweep", format_func=_sweep_label)
+        sweep_id = st.selectbox("Sweep", [s.id for s in sweeps], key=SWEEP, format_func=_sweep_label)
         sweep = store.get_sweep(int(sweep_id))
         result = (sweep.result if sweep is not None else None) or {}
         if sweep is not None and sweep.status in ("queued", "running"):
@@ -156,15 +152,12 @@ def sweeps_section() -> None:
             c1.plotly_chart(figures.sweep_strength_figure(result["summary"], result.get("results", [])),
                             key="sweep_strength", width="stretch")
             c2.plotly_chart(figures.affinity_diversity_figure(result["summary"]), key="sweep_plane", width="stretch")
-            best = result.get("best_strength")
-            top = max((r["target_acc"] for r in result["summary"]), default=None)
-            at_full = [r["target_acc"] for r in result["summary"] if r["strength"] == max(x["strength"]
-                                                                                         for x in result["summary"])]
-            if best is not None and top is not None and at_full:
-                st.caption(f"Target accuracy peaks at strength {best:g} ({top:.1%}); at the highest strength it is "
-                           f"{at_full[0]:.1%} ({(at_full[0] - top) * 100:+.1f} points). Diversity: final training loss "
-                           "with augmentation ÷ without (same seed); Affinity: a source-trained model's accuracy on "
-                           "augmented ÷ clean held-out source.")
+            top = peak(result)
+            if top is not None:
+                st.caption(f"Target accuracy peaks at strength {top.strength:g} ({top.target_acc:.1%}); at the highest "
+                           f"strength it is {top.at_highest:.1%} ({top.change * 100:+.1f} points). Diversity: final "
+                           "training loss with augmentation ÷ without (same seed); Affinity: a source-trained model's "
+                           "accuracy on augmented ÷ clean held-out source.")
             st.dataframe(result["summary"], width="stretch", hide_index=True)
             st.download_button("Download sweep results (JSON)", json.dumps(result, indent=2),
                                file_name=f"sweep-{sweep_id}.json", mime="application/json", key="sweep_json")
@@ -181,4 +174,4 @@ try:
     history()
     sweeps_section()
 except StoreError as exc:  # the file was damaged or became unreadable while the app ran
-    _ui.store_error(exc)
+    _history.store_error(exc)

@@ -123,3 +123,22 @@ def test_addable_ops_offer_each_op_once_and_one_batch_op() -> None:
     assert set(editor.addable_ops([])) == set(OPS)
     left = editor.addable_ops(["rotation", "mixup"])
     assert "rotation" not in left and "mixup" not in left and "cutmix" not in left and "shear" in left
+
+
+def test_the_pipeline_is_read_back_from_remembered_and_live_widget_values() -> None:
+    state, _ = editor.widget_state(Pipeline([OpConfig("rotation"), OpConfig("shear", p=0.5)], strength=0.4, seed=3))
+    memory = {**state, "other_page_key": 1, 7: "not a string key"}
+    live = {"aug_strength": 0.6, "aug_shear_p": 0.25}
+    assert editor.state_of(memory, live) == {**state, "aug_strength": 0.6, "aug_shear_p": 0.25}  # live values win
+    pipeline = editor.pipeline_in(memory, live)
+    assert pipeline is not None and [op.name for op in pipeline.ops] == ["rotation", "shear"]
+    assert pipeline.strength == 0.6 and pipeline.seed == 3 and pipeline.ops[1].p == 0.25
+    assert editor.pipeline_in({"other_page_key": 1}) is None  # the lab was never opened
+    assert editor.pipeline_in({"aug_ops": ["no-such-op"]}) is None  # nothing valid to train with
+
+
+def test_move_op_moves_one_place_or_removes() -> None:
+    ops = ["a", "b", "c"]
+    assert editor.move_op(ops, "b", -1) == ["b", "a", "c"] and editor.move_op(ops, "b", 1) == ["a", "c", "b"]
+    assert editor.move_op(ops, "a", -1) == ops and editor.move_op(ops, "c", 1) == ops  # at either end: unchanged
+    assert editor.move_op(ops, "b", 0) == ["a", "c"] and ops == ["a", "b", "c"]  # the caller's list is left alone

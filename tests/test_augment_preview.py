@@ -8,7 +8,16 @@ import torch
 from PIL import Image
 
 from da_core.augment import OpConfig, Pipeline
-from da_core.augment.preview import HIGHLIGHT, contact_sheet, sheet_png, tile
+from da_core.augment.preview import (
+    DEFAULT_STRENGTHS,
+    HIGHLIGHT,
+    contact_sheet,
+    mark_strength,
+    mixed_columns,
+    sheet_png,
+    strengths_with,
+    tile,
+)
 
 
 def _digits(n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,3 +92,16 @@ def test_sheet_png_has_titles_target_column_and_a_frame_on_the_users_column() ->
     header = framed.shape[0] - (3 * cell + 2)
     assert tuple(framed[header + 40, cell]) == HIGHLIGHT  # the left edge of column 1's frame
     assert (framed[header + 2:header + 86, -86:-2] == np.asarray(plain)[header + 2:header + 86, 2:86]).all()
+
+
+
+def test_the_users_strength_joins_the_columns_and_is_marked() -> None:
+    assert strengths_with(0.37) == [0.0, 0.25, 0.37, 0.5, 0.75, 1.0]
+    assert strengths_with(0.5) == list(DEFAULT_STRENGTHS) and strengths_with(0.333, (0.0, 1.0)) == [0.0, 0.33, 1.0]
+    images, labels = _digits(4)
+    sheet = contact_sheet(Pipeline([OpConfig("rotation")]), images, strengths=strengths_with(0.37))
+    assert mark_strength(sheet, 0.37) == 2 and sheet.columns[2] == "s = 0.37" and sheet.columns[1] == "s = 0.25"
+    assert mark_strength(sheet, 0.9) == 5 and sheet.columns[5] == "s = 0.90"  # the nearest column takes the title
+    assert mixed_columns(sheet) == []
+    mixed = contact_sheet(Pipeline([OpConfig("mixup")], seed=2), images, labels=labels, num_classes=10)
+    assert mixed_columns(mixed) == mixed.columns[1:]  # s = 0 mixes nothing

@@ -10,8 +10,17 @@ from _helpers import strict_json
 
 from da_core.cli import main
 from da_core.data import load_dataset
-from da_core.gap import mmd2
-from da_core.gap_workflow import analyse_gap
+from da_core.data.images import make_dataset
+from da_core.gap import METRICS, MetricResult, mmd2
+from da_core.gap_workflow import (
+    EmbeddedPair,
+    analyse_gap,
+    gap_verdict,
+    map_points,
+    map_samples,
+    metric_rows,
+    selection_images,
+)
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +111,45 @@ def test_gap_command_on_a_tiny_two_class_folder(tmp_path: Path, capsys: pytest.C
                  "--seed", "2", "--embedder", "pixels", "--permutations", "10", "--json"])
     data = strict_json(capsys.readouterr().out)
     assert code == 0 and data["n_source"] == 40 and data["probe"]["target_acc"] is not None
+
+
+def _small_pair() -> EmbeddedPair:
+    """Three grey source samples and two RGB target samples with 2-D vectors (the page's inputs, without a model)."""
+    src = make_dataset(np.arange(3 * 4 * 4, dtype=np.uint8).reshape(3, 1, 4, 4), [0, 1, 0], ["a", "b"], "src")
+    tgt = make_dataset(np.full((2, 3, 4, 4), 200, dtype=np.uint8), [1, 0], ["a", "b"], "tgt")
+    return EmbeddedPair("pixels", "cpu", src, tgt, np.zeros((3, 2)), np.ones((2, 2)), 0.0)
+
+
+def test_map_points_stack_source_then_target_with_domain_and_label() -> None:
+    points, domains, labels = map_points(_small_pair())
+    assert points.shape == (5, 2) and points[:3].sum() == 0 and points[3:].min() == 1
+    assert domains.tolist() == ["source"] * 3 + ["target"] * 2
+    assert labels.tolist() == [0, 1, 0, 1, 0]
+
+
+def test_map_rows_become_samples_of_each_domain_and_their_images() -> None:
+    pair = _small_pair()
+    assert map_samples(pair, [4, 1, 3, 1]) == [("source", 1), ("target", 0), ("target", 1)]
+    images = selection_images(pair, [4, 1, 3, 1])
+    assert images.shape == (3, 3, 4, 4) and images.dtype == np.uint8  # grey replicated to RGB beside colour
+    assert (images[0] == pair.source.images[1].numpy()).all() and (images[1:] == 200).all()
+    assert selection_images(pair, [0, 2]).shape == (2, 1, 4, 4)  # all grey: left as is
+    assert selection_images(pair, [0, 1, 2, 3], limit=2).shape == (2, 1, 4, 4)
+    assert len(selection_images(pair, [])) == 0
+
+
+def test_metric_table_and_the_verdict_sentence() -> None:
+    metrics = {"mmd2": MetricResult("mmd2", 0.31234, 0.0012, (0.25, 0.37), p_value=0.004975, significant=True),
+               "coral": MetricResult("coral", 2.0, 1.0, (0.5, 3.0))}
+    rows = metric_rows(metrics)
+    assert [r["metric"] for r in rows] == [METRICS["mmd2"].label, METRICS["coral"].label]
+    assert rows[0] == {"metric": METRICS["mmd2"].label, "value": 0.31234, "baseline": 0.0012, "95% CI": "[0.25, 0.37]",
+                       "p": "0.005", "gap?": "yes"}
+    assert rows[1]["p"] == "—" and rows[1]["gap?"] == "no"
+    significant, said = gap_verdict(metrics)
+    assert significant and said == ("**The gap is significant.** MMD² = 0.3123 against 0.0012 between two halves of "
+                                    "the source; permutation p = 0.00498.")
+    metrics["mmd2"] = MetricResult("mmd2", 0.001, 0.002, (-0.01, 0.01), p_value=0.41, significant=False)
+    assert gap_verdict(metrics) == (False, "**No significant gap.** MMD² = 0.001 (baseline 0.002); permutation "
+                                           "p = 0.41.")
+    assert gap_verdict({"coral": metrics["coral"]}) is None

@@ -16,7 +16,16 @@ from da_core.errors import SpecError
 from da_core.train import figures
 from da_core.train.config import TrainConfig
 from da_core.train.store import RunStore, get_store
-from da_core.train.sweep import ROTATION_AFFINE, SweepSpec, add_diversity, run_sweep, summarize
+from da_core.train.sweep import (
+    ROTATION_AFFINE,
+    Peak,
+    SweepSpec,
+    add_diversity,
+    number_list,
+    peak,
+    run_sweep,
+    summarize,
+)
 
 SMALL = {"source": "builtin:printed-digits?n=600", "target": "builtin:handwritten-digits?n=600",
          "batch_size": 32, "device": "cpu"}
@@ -209,3 +218,18 @@ def test_a_sweep_whose_target_cannot_be_evaluated_runs_nothing_and_says_why(
     assert job.snapshot()["status"] == "failed" and "none is left to evaluate" in job.snapshot()["message"]
     (sweep,) = store.list_sweeps()
     assert sweep.status == "failed" and store.list_runs(sweep_id=sweep.id) == []
+
+
+def test_the_peak_and_what_is_left_at_the_highest_strength() -> None:
+    rows = [_row(0.0, 0, 0.70, 0.2), _row(0.5, 0, 0.80, 0.4), _row(1.0, 0, 0.60, 1.0)]
+    summary, best, best_lr = summarize(rows)
+    top = peak({"summary": summary, "best_strength": best})
+    assert top == Peak(0.5, pytest.approx(0.80), pytest.approx(0.60)) and top.change == pytest.approx(-0.20)
+    assert peak({"summary": summary, "best_strength": None}) is None and peak({"best_strength": 0.5}) is None
+    assert peak({"summary": [], "best_strength": 0.5}) is None
+
+
+def test_number_lists_take_commas_or_semicolons() -> None:
+    assert number_list("0, 0.25; 1") == [0.0, 0.25, 1.0] and number_list(" ") == [] and number_list("1e-3,") == [1e-3]
+    with pytest.raises(ValueError):
+        number_list("0, half")

@@ -131,11 +131,11 @@ def test_the_background_thread_runs_once_publishes_each_step_then_runs_the_other
 
 
 def _visit(at: AppTest, page: str) -> None:
-    """Switch to a page through app.py (after the first reroute pages/_ui lets AppTest run a page file alone,
+    """Switch to a page through app.py (after the first reroute pages/_routing lets AppTest run a page file alone,
     which would skip app.py's waiting view)."""
-    from pages import _ui
+    from pages import _routing
 
-    _ui._ROUTED = False
+    _routing.reset()
     at.switch_page(page).run()
 
 

@@ -2,7 +2,9 @@
 
 - :func:`op_fields` turns an op's knobs into widget specs (range slider or slider, bounds, step, default).
 - :func:`widget_state` / :func:`pipeline_from_state` map a :class:`Pipeline` to flat widget values and back,
-  so a downloaded pipeline JSON restores every widget (the round trip is exact for values the widgets allow).
+  so a downloaded pipeline JSON restores every widget (the round trip is exact for values the widgets allow);
+  :func:`pipeline_in` reads the pipeline back from remembered or live widget values (the Training page uses the
+  lab's), :func:`move_op` reorders the op list.
 - :func:`concrete_rows` says what a strength means for each op; :func:`pick_rows` chooses preview samples and
   their same-class target samples (the sheet itself is drawn by :func:`da_core.augment.preview.sheet_png`).
 
@@ -196,6 +198,38 @@ def pipeline_from_state(state: Mapping[str, Any], prefix: str = PREFIX) -> Pipel
     data = {"ops": [o.to_dict() for o in ops], "strength": float(state.get(_key(prefix, "strength"), 0.5)),
             "seed": int(state.get(_key(prefix, "seed"), 0))}
     return Pipeline.from_dict(data)
+
+
+def state_of(*mappings: Mapping[Any, Any], prefix: str = PREFIX) -> dict[str, Any]:
+    """The editor's widget values found in ``mappings`` (e.g. remembered values, then the live session; a
+    later mapping wins), other keys left out."""
+    start = _key(prefix, "")
+    return {k: v for mapping in mappings for k, v in mapping.items() if isinstance(k, str) and k.startswith(start)}
+
+
+def pipeline_in(*mappings: Mapping[Any, Any], prefix: str = PREFIX) -> Pipeline | None:
+    """The pipeline the editor's widget values in ``mappings`` describe (:func:`state_of`); None when they hold
+    no editor (the lab was never opened) or no valid pipeline."""
+    state = state_of(*mappings, prefix=prefix)
+    if _key(prefix, "ops") not in state:
+        return None
+    try:
+        return pipeline_from_state(state, prefix)
+    except (DAError, LookupError, ValueError, TypeError):  # LookupError: an op no longer registered
+        return None
+
+
+def move_op(ops: Sequence[str], name: str, step: int) -> list[str]:
+    """The op list with ``name`` moved up (``step`` -1) or down (+1) one place (unchanged at either end), or
+    removed (``step`` 0)."""
+    out = list(ops)
+    i = out.index(name)
+    j = i + step
+    if step == 0:
+        out.pop(i)
+    elif 0 <= j < len(out):
+        out[i], out[j] = out[j], out[i]
+    return out
 
 
 def measure_key(pipeline: Pipeline, *parts: Any) -> str:

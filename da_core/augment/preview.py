@@ -220,3 +220,20 @@ def warm_up() -> Any:
     thread = threading.Thread(target=body, name="augment-warm-up", daemon=True)
     thread.start()
     return thread
+
+
+def strengths_with(strength: float, strengths: Sequence[float] = DEFAULT_STRENGTHS) -> list[float]:
+    """The sheet's columns in ``strengths`` mode: ``strengths`` plus the user's own (to two decimals), sorted."""
+    return sorted({*strengths, round(float(strength), 2)})
+
+
+def mark_strength(sheet: Sheet, strength: float) -> int:
+    """Title the column nearest ``strength`` with it (``s = 0.37``) and return its index, to frame it."""
+    mine = min(range(len(sheet.strengths)), key=lambda j: abs(sheet.strengths[j] - strength))
+    sheet.columns[mine] = f"s = {strength:.2f}"
+    return mine
+
+
+def mixed_columns(sheet: Sheet) -> list[str]:
+    """Titles of the columns where MixUp/CutMix ran (those with soft labels)."""
+    return [c for c, soft in zip(sheet.columns, sheet.soft_labels) if soft is not None]

@@ -453,6 +453,7 @@ class EmbedderEntry:
     listed: Callable[[], list[Embedder]]
     modality: str
     usage: str  # how to name it, for the unknown-embedder message
+    free_form: str | None = None  # for a family named by a free part (hf:PATH): what the user is asked for
 
     def matches(self, base: str) -> bool:
         """Whether ``base`` (an id without options) belongs to this entry."""
@@ -465,9 +466,11 @@ _EMBEDDERS: dict[str, EmbedderEntry] = {}
 
 
 def register_embedder(prefix: str, factory: Callable[[str, dict[str, str]], Embedder], *, modality: str,
-                      usage: str, listed: Callable[[], list[Embedder]] | None = None) -> None:
-    """Add an embedder family: ``factory(rest_of_id, options)``; ``listed()`` gives the ones the pages show."""
-    _EMBEDDERS[prefix] = EmbedderEntry(prefix, factory, listed or (lambda: []), modality, usage)
+                      usage: str, listed: Callable[[], list[Embedder]] | None = None,
+                      free_form: str | None = None) -> None:
+    """Add an embedder family: ``factory(rest_of_id, options)``; ``listed()`` gives the ones the pages show;
+    ``free_form`` says what to ask for when the id's free part is the user's (a model folder)."""
+    _EMBEDDERS[prefix] = EmbedderEntry(prefix, factory, listed or (lambda: []), modality, usage, free_form)
 
 
 def get_embedder(embedder_id: str) -> Embedder:
@@ -490,6 +493,11 @@ def list_embedders(modality: str | None = None) -> list[tuple[EmbedderInfo, str 
             continue
         out.extend((emb.info, emb.unavailable()) for emb in entry.listed())
     return out
+
+
+def free_form_embedders(modality: str | None = None) -> list[EmbedderEntry]:
+    """The families (of ``modality`` when given) whose ids end in a part the user types, such as ``hf:PATH``."""
+    return [e for e in _EMBEDDERS.values() if e.free_form and (modality is None or e.modality == modality)]
 
 
 def trainable_embedders(modality: str) -> list[str]:
@@ -516,4 +524,5 @@ register_embedder("digits-cnn", lambda _r, _o: DigitsCNNEmbedder(), modality="im
 register_embedder("pixels", _pixels, modality="image", usage="pixels", listed=lambda: [PixelsEmbedder()])
 register_embedder("torchvision:", _torchvision, modality="image", usage="torchvision:ARCH (e.g. resnet18)",
                   listed=lambda: [TorchvisionEmbedder(a) for a in TORCHVISION_ARCHS])
-register_embedder("hf:", lambda name, _o: HFEmbedder(name), modality="image", usage="hf:PATH")
+register_embedder("hf:", lambda name, _o: HFEmbedder(name), modality="image", usage="hf:PATH",
+                  free_form="Folder of a transformers vision model (saved with save_pretrained)")

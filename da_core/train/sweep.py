@@ -121,6 +121,37 @@ class SweepResult:
                 "message": self.message}
 
 
+@dataclass(frozen=True)
+class Peak:
+    """Where a sweep's target accuracy peaks, and what is left of it at the highest strength swept."""
+
+    strength: float  # the best strength (the sweep's pick)
+    target_acc: float  # the highest mean target accuracy of any setting
+    at_highest: float  # mean target accuracy at the highest strength
+
+    @property
+    def change(self) -> float:
+        """Target accuracy at the highest strength minus the peak's (≤ 0: how much overdoing it costs)."""
+        return self.at_highest - self.target_acc
+
+
+def peak(result: dict[str, Any]) -> Peak | None:
+    """The :class:`Peak` of a stored sweep result (:meth:`SweepResult.to_dict`); None without a best strength
+    or a summary."""
+    summary = result.get("summary") or []
+    best = result.get("best_strength")
+    if best is None or not summary:
+        return None
+    highest = max(row["strength"] for row in summary)
+    at_highest = next(row["target_acc"] for row in summary if row["strength"] == highest)
+    return Peak(best, max(row["target_acc"] for row in summary), at_highest)
+
+
+def number_list(text: str) -> list[float]:
+    """Numbers separated by commas or semicolons ('0, 0.25; 1' → [0.0, 0.25, 1.0]); ValueError on anything else."""
+    return [float(v) for v in text.replace(";", ",").split(",") if v.strip()]
+
+
 def _interval(values: list[float], level: float = 0.95) -> tuple[float, float, float, float]:
     """Mean, standard deviation and a t-interval for the mean over seeds (the mean twice when n = 1)."""
     arr = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)

@@ -1,0 +1,118 @@
+"""The Training page's two forms, a run's settings and a sweep's grid, and what they describe, read back from the
+session.  Each widget's key and first value are declared once, in ``da_core.train.form``; the choices come from
+``da_core.train.config``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import streamlit as st
+
+from da_core.train import form
+from da_core.train.config import DEVICES, MAX_BATCH_SIZE, MODES, OPTIMIZERS, SCHEDULES, TrainConfig
+from da_core.train.sweep import SweepSpec
+from pages import _ui
+
+RUN, SWEEP = form.TRAIN_FORM, form.SWEEP_FORM
+SELECTION = "tr_selection"  # the selection CSV's uploader (an upload cannot be remembered across pages)
+
+
+def _remember(fields: Iterable[form.FormField]) -> None:
+    for field in fields:
+        _ui.remember(field.key, field.default)
+
+
+def run_form(on_submit: Callable[[], None]) -> None:
+    """The run settings; ``on_submit`` runs (before the script) when **Start run** is pressed."""
+    _remember(RUN.values())
+    with st.form("train_form", border=False):
+        c1, c2, c3, c4 = st.columns(4)
+        c1.selectbox("Mode", MODES, key=RUN["mode"].key,
+                     format_func=lambda m: {"full": "full fine-tune", "linear": "linear probe"}[m],
+                     help="Full: train everything, the backbone at a lower learning rate. Linear probe: train only "
+                          "the head on frozen features.")
+        c2.selectbox("Optimizer", OPTIMIZERS, key=RUN["optimizer"].key,
+                     format_func=lambda o: {"adamw": "AdamW", "sgd": "SGD + momentum"}[o])
+        c3.selectbox("Schedule", SCHEDULES, key=RUN["schedule"].key)
+        c4.selectbox("Device", DEVICES, key=RUN["device"].key,
+                     help="auto: CUDA, then Apple MPS, then the CPU.")
+        c1, c2, c3, c4 = st.columns(4)
+        c1.number_input("Learning rate", 1e-6, 10.0, key=RUN["lr"].key, format="%.0e", step=1e-4,
+                        help="Of the head; the backbone uses learning rate × backbone scale.")
+        c2.number_input("Backbone LR scale", 0.0, 10.0, key=RUN["backbone_lr_scale"].key, step=0.05,
+                        help="Full fine-tune only.")
+        c3.number_input("Weight decay", 0.0, 1.0, key=RUN["weight_decay"].key, format="%.0e", step=1e-4)
+        c4.number_input("Label smoothing", 0.0, 0.5, key=RUN["label_smoothing"].key, step=0.05)
+        c1, c2, c3, c4 = st.columns(4)
+        c1.number_input("Epochs", 1, 1000, key=RUN["epochs"].key)
+        c2.number_input("Max steps (0 = by epochs)", 0, 1_000_000, key=RUN["max_steps"].key,
+                        help="When set, training stops after this many batches.")
+        c3.number_input("Batch size", 2, MAX_BATCH_SIZE, key=RUN["batch_size"].key)
+        c4.number_input("Seed", 0, 1_000_000, key=RUN["seed"].key)
+        c1, c2, c3, c4 = st.columns(4)
+        c1.number_input("Labelled target per class", 0, 1000, key=RUN["target_labels_per_class"].key,
+                        help="0 = unsupervised adaptation (target labels only for evaluation).")
+        c2.slider("Target share of a batch", 0.0, 0.9, key=RUN["target_share"].key,
+                  help="Expected share of each batch drawn from the labelled target samples.")
+        c3.checkbox("DANN (adversarial)", key=RUN["dann"].key,
+                    help="A domain discriminator behind a gradient-reversal layer pushes the features to look alike "
+                         "on both domains (full fine-tune only).")
+        c4.number_input("DANN weight", 0.0, 10.0, key=RUN["dann_weight"].key, step=0.1)
+        c1, c2, c3 = st.columns([2, 1, 2])
+        c1.selectbox("Augmentation of training batches", form.AUGMENTATIONS, key=RUN["augmentation"].key,
+                     help="Applied on the fly to every labelled batch, on the training device.")
+        c2.slider("Strength", 0.0, 1.0, key=RUN["strength"].key, step=0.05)
+        c3.text_area("Pipeline JSON (for 'pipeline JSON')", key=RUN["pipeline_json"].key, height=68)
+        st.file_uploader("Source selection (optional: the Gap map's CSV, by `uid`, or a CSV with an `index` column; "
+                         "a `weight` column makes importance weights)", type=["csv"], key=SELECTION)
+        st.form_submit_button("Start run", type="primary", key="train_submit", on_click=on_submit)
+    _ui.store(*(field.key for field in RUN.values()))
+
+
+def sweep_form(on_submit: Callable[[], None]) -> None:
+    """The sweep's pipeline, strengths, seeds and learning rates; ``on_submit`` runs when **Start sweep** is pressed."""
+    _remember(SWEEP.values())
+    with st.form("sweep_form", border=False):
+        c1, c2, c3 = st.columns(3)
+        c1.selectbox("Pipeline", form.SWEEP_AUGMENTATIONS, key=SWEEP["augmentation"].key)
+        c2.text_input("Strengths", key=SWEEP["strengths"].key)
+        c3.number_input("Seeds", 1, 10, key=SWEEP["seeds"].key)
+        st.text_input("Learning rates (optional, comma-separated)", key=SWEEP["lrs"].key)
+        st.form_submit_button("Start sweep", key="sweep_submit", on_click=on_submit)
+    _ui.store(*(field.key for field in SWEEP.values()))
+
+
+def lab_pipeline() -> dict[str, Any] | None:
+    """The pipeline the Augmentation lab's widgets hold in this session (None when the lab was not opened)."""
+    from da_core.augment import editor
+
+    pipeline = editor.pipeline_in(_ui.memory(), st.session_state)
+    return None if pipeline is None else pipeline.to_dict()
+
+
+def source_choice(upload: Any) -> dict[str, Any]:
+    """``source_subset`` or ``source_weights`` from an uploaded selection CSV (rows mapped to the source by uid)."""
+    if upload is None:
+        return {}
+    from da_core.train.config import read_selection
+
+    selection = read_selection(upload.getvalue(), _ui.load(st.session_state["source_spec"], "source"))
+    for note in selection.notes:
+        st.toast(f"Selection: {note}")
+    return selection.config
+
+
+def run_config(with_augmentation: bool = True) -> TrainConfig:
+    """The training config the run form describes on the session's pair (without augmentation if asked)."""
+    s = st.session_state
+    values = form.form_values(RUN, s)
+    pipeline = (form.pipeline_choice(values["augmentation"], lab_pipeline(), values["pipeline_json"])
+                if with_augmentation else None)
+    return form.train_config(values, s["source_spec"], s["target_spec"], pipeline, source_choice(s.get(SELECTION)))
+
+
+def sweep_spec() -> SweepSpec:
+    """The sweep the sweep form describes, over the run form's settings without their augmentation."""
+    return form.sweep_spec(form.form_values(SWEEP, st.session_state), run_config(with_augmentation=False),
+                           lab_pipeline())

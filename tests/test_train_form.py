@@ -1,0 +1,82 @@
+"""The Training page's forms as data (da_core.train.form): one declaration of each widget, and the run and sweep
+the values describe."""
+
+from __future__ import annotations
+
+import pytest
+
+from da_core.errors import DAError, SpecError
+from da_core.train import form
+from da_core.train.config import TrainConfig
+from da_core.train.sweep import ROTATION_AFFINE
+
+SOURCE, TARGET = "builtin:printed-digits?n=60", "builtin:handwritten-digits?n=60"
+
+
+def _values(**changes: object) -> dict[str, object]:
+    """The run form's values on a first visit, with some changed (keyed by option, as form_values gives them)."""
+    values = form.form_values(form.TRAIN_FORM, {})
+    values.update(changes)
+    return values
+
+
+def test_every_widget_has_one_key_and_the_keys_tests_and_scripts_use() -> None:
+    keys = [f.key for f in (*form.TRAIN_FORM.values(), *form.SWEEP_FORM.values())]
+    assert len(keys) == len(set(keys))
+    assert {"tr_max_steps", "tr_batch", "tr_device", "tr_seed"} <= set(keys)
+    assert all(k.startswith("tr_") for k in (f.key for f in form.TRAIN_FORM.values()))
+    assert all(k.startswith("sw_") for k in (f.key for f in form.SWEEP_FORM.values()))
+    options = {f.name for f in TrainConfig.__dataclass_fields__.values()}
+    assert set(form.TRAIN_FORM) - options == {"augmentation", "pipeline_json"}  # the rest are config options
+
+
+def test_form_values_read_each_key_and_fall_back_to_the_default() -> None:
+    values = form.form_values(form.TRAIN_FORM, {"tr_batch": 32, "unrelated": 1})
+    assert values["batch_size"] == 32 and values["epochs"] == TrainConfig().epochs and "unrelated" not in values
+
+
+def test_the_first_visit_form_is_the_default_run() -> None:
+    config = form.train_config(_values(), SOURCE, TARGET)
+    assert config.to_dict() == TrainConfig(source=SOURCE, target=TARGET).to_dict()
+
+
+def test_widget_values_become_typed_options() -> None:
+    config = form.train_config(_values(lr=0.01, epochs=3.0, max_steps=6.0, batch_size=32.0, dann=1, strength=0.5),
+                               SOURCE, TARGET, selection={"source_subset": [0, 2]})
+    assert config.lr == 0.01 and config.epochs == 3 and isinstance(config.epochs, int)
+    assert config.max_steps == 6 and config.batch_size == 32 and config.dann is True
+    assert config.strength is None and config.pipeline is None  # no augmentation: no strength
+    assert config.source_subset == [0, 2]
+    augmented = form.train_config(_values(strength=0.5), SOURCE, TARGET, ROTATION_AFFINE)
+    assert augmented.pipeline == ROTATION_AFFINE and augmented.strength == 0.5 and augmented.augmented
+    with pytest.raises(SpecError, match="batch_size"):
+        form.train_config(_values(batch_size=1), SOURCE, TARGET)
+
+
+def test_an_augmentation_choice_names_its_pipeline() -> None:
+    lab = {"ops": [{"name": "shear"}], "strength": 0.3, "seed": 1}
+    assert form.pipeline_choice(form.NO_AUGMENTATION, lab) is None
+    assert form.pipeline_choice(form.LAB_PIPELINE, lab) is lab
+    assert form.pipeline_choice(form.ROTATION_PRESET) == ROTATION_AFFINE
+    assert form.pipeline_choice(form.PIPELINE_JSON, None, '{"ops": []}') == {"ops": []}
+    assert form.pipeline_choice(form.PIPELINE_JSON, None, "") is None
+    with pytest.raises(DAError, match="open it first"):
+        form.pipeline_choice(form.LAB_PIPELINE, None)
+    with pytest.raises(DAError, match="pipeline JSON"):
+        form.pipeline_choice(form.PIPELINE_JSON, None, "{nope")
+    assert set(form.SWEEP_AUGMENTATIONS) <= set(form.AUGMENTATIONS) and form.NO_AUGMENTATION not in \
+        form.SWEEP_AUGMENTATIONS
+
+
+def test_the_sweep_form_describes_a_sweep_over_the_run_settings() -> None:
+    base = form.train_config(_values(), SOURCE, TARGET)
+    values = form.form_values(form.SWEEP_FORM, {})
+    spec = form.sweep_spec(values, base).validate()
+    assert spec.pipeline == ROTATION_AFFINE and spec.strengths == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert spec.seeds == [0, 1] and spec.lrs is None
+    spec = form.sweep_spec({**values, "strengths": "0.5; 1", "seeds": 1, "lrs": "0.01, 0.001"}, base).validate()
+    assert spec.strengths == [0.0, 0.5, 1.0] and spec.seeds == [0] and spec.lrs == [0.01, 0.001]
+    with pytest.raises(DAError, match="comma-separated numbers"):
+        form.sweep_spec({**values, "strengths": "0, lots"}, base)
+    with pytest.raises(DAError, match="open it first"):
+        form.sweep_spec({**values, "augmentation": form.LAB_PIPELINE}, base)
