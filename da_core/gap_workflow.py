@@ -74,11 +74,11 @@ def selection_table(analysis: GapAnalysis, rows: Any, origins: dict[str, str],
     loaded), so an import can map each row back to its sample and refuse a selection from another dataset."""
     import pandas as pd
 
-    n_src = len(analysis.source)
+    datasets = {"source": analysis.source, "target": analysis.target}
     uids = {"source": analysis.source.uids, "target": analysis.target.uids}  # once, not once per row
     out = []
-    for row in sorted({int(r) for r in rows}):
-        domain, ds, i = ("source", analysis.source, row) if row < n_src else ("target", analysis.target, row - n_src)
+    for domain, i in map_samples(analysis, rows):
+        ds = datasets[domain]
         out.append({"domain": domain, "uid": uids[domain][i], "class": ds.classes[int(ds.labels[i])],
                     "origin": origins.get(domain, ds.domain), "fingerprint": fingerprints.get(domain, "")})
     return pd.DataFrame(out, columns=["domain", "uid", "class", "origin", "fingerprint"])
