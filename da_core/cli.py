@@ -28,7 +28,7 @@ __all__ = ["build_parser", "check_output_path", "load_pair", "main", "number_lis
 EXIT_USAGE = 2
 
 # Modules that add sub-commands: each defines ``register(sub)`` taking the argparse sub-parsers object.
-COMMAND_MODULES: tuple[str, ...] = ("da_core.augment.cli", "da_core.train.cli", "da_core.warmup")
+COMMAND_MODULES: tuple[str, ...] = ("da_core.augment.cli", "da_core.select.cli", "da_core.train.cli", "da_core.warmup")
 
 
 class _Parser(argparse.ArgumentParser):

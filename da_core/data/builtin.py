@@ -232,7 +232,9 @@ def printed_digits(n: int = 3000, seed: int = 0, size: int = 28, progress: Progr
 @register(
     "builtin:handwritten-digits",
     "scikit-learn's 1797 real handwritten digits (UCI), MNIST-style centring",
-    (N_PARAM, *_BASE_PARAMS),
+    (N_PARAM, *_BASE_PARAMS,
+     Param("part", str, None, "a: the UCI digits of even index, b: of odd index (two disjoint halves, e.g. one in a "
+                              "mixed source and the other as the target); all when unset", choices=("a", "b"))),
 )
 def load_handwritten(spec: DatasetSpec, progress: Progress) -> Dataset:
     """Real handwritten digits from scikit-learn (cached on disk)."""
@@ -240,21 +242,52 @@ def load_handwritten(spec: DatasetSpec, progress: Progress) -> Dataset:
 
 
 def handwritten_digits(n: int | None = None, seed: int = 0, size: int = 28,
-                       domain: str = "handwritten-digits") -> Dataset:
-    """scikit-learn's ``load_digits`` upsampled from 8x8 into a 20/28 box and centred by mass."""
+                       domain: str = "handwritten-digits", part: str | None = None) -> Dataset:
+    """scikit-learn's ``load_digits`` upsampled from 8x8 into a 20/28 box and centred by mass (``part`` a or b:
+    the even or odd UCI indices only)."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     raw = np.clip(bunch.images * (255.0 / 16.0), 0, 255).astype(np.uint8)
     labels = bunch.target.astype(np.int64)
+    pool = np.arange(len(labels)) if part is None else np.arange(0 if part == "a" else 1, len(labels), 2)
     report = LoadReport()
-    if n is not None and n > len(labels):
-        report.notes.append(f"asked for n={n} but only {len(labels)} handwritten digits exist; using all")
-    idx = stratified_subset(labels, n, seed)
+    if n is not None and n > len(pool):
+        report.notes.append(f"asked for n={n} but only {len(pool)} handwritten digits exist here; using all")
+    idx = pool[stratified_subset(labels[pool], n, seed)]
     box = int(round(size * 20 / 28))
     images = np.stack([centre(raw[i], size, box)[None] for i in idx])
     meta = pd.DataFrame({"uci_index": idx, "uid": [f"uci:{i}" for i in idx.tolist()]})
     return make_dataset(images, labels[idx], DIGITS, domain, meta, report)
+
+
+@register(
+    "builtin:mixed-digits",
+    "printed digits plus a few hundred real handwritten ones (part a of the UCI digits): a large, partly relevant "
+    "source for selection against builtin:handwritten-digits?part=b",
+    (Param("printed", int, 2700, "printed digits", min=10, max=100_000),
+     Param("handwritten", int, 300, "handwritten digits (from part a)", min=10, max=899), *_BASE_PARAMS),
+)
+def load_mixed(spec: DatasetSpec, progress: Progress) -> Dataset:
+    """Printed plus handwritten digits, each sample's ``kind`` in meta (cached on disk)."""
+    return _cached(spec, lambda: mixed_digits(**spec.options, progress=progress, domain=str(spec)))
+
+
+def mixed_digits(printed: int = 2700, handwritten: int = 300, seed: int = 0, size: int = 28,
+                 progress: Progress | None = None, domain: str = "mixed-digits") -> Dataset:
+    """``printed`` printed digits and ``handwritten`` handwritten ones from part a, shuffled (seeded); meta has
+    ``kind`` (printed or handwritten), ``font`` ("handwritten" for those) and uids ``printed:i`` / ``uci:j``."""
+    import torch
+
+    a = printed_digits(printed, seed, size, progress)
+    b = handwritten_digits(handwritten, seed, size, part="a")
+    meta = pd.concat([a.meta.assign(kind="printed", uid=[f"printed:{u}" for u in a.uids]),
+                      b.meta.assign(kind="handwritten", font="handwritten")], ignore_index=True)
+    order = np.random.default_rng(seed).permutation(len(meta))
+    images = torch.cat([a.images, b.images])[torch.from_numpy(order)]
+    labels = torch.cat([a.labels, b.labels])[torch.from_numpy(order)]
+    return make_dataset(images, labels, DIGITS, domain, meta.iloc[order].reset_index(drop=True),
+                        LoadReport(notes=list(a.report.notes)))
 
 
 # scikit-image photos that ship inside its wheel (no download needed); grey ones are tinted.

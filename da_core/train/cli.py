@@ -60,6 +60,15 @@ def _config(args: argparse.Namespace) -> Any:
     return config
 
 
+def _source_use(config: Any) -> str:
+    """How the run used the source: all of it, a subset or weights (with how many samples)."""
+    if config.source_subset is not None:
+        return f"subset of {len(config.source_subset)} samples"
+    if config.source_weights is not None:
+        return f"weights over {sum(1 for w in config.source_weights if w > 0)} samples"
+    return "all"
+
+
 def _with_selection(config: Any, path: str) -> Any:
     """The config training on the samples a selection CSV names (mapped to the whole source by uid)."""
     from da_core.data import load_dataset
@@ -139,7 +148,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     notes = [*details.get("conversions", []), *details.get("notes", [])]  # what the run converted or adjusted
     data = {"run_id": run_id, "status": out["status"], "message": out["message"], "final": final,
             "history": out["history"], "seconds": round(out["seconds"], 3), "batch_size": details.get("batch_size"),
-            "conversions": details.get("conversions", []), "notes": details.get("notes", [])}
+            "conversions": details.get("conversions", []), "notes": details.get("notes", []),
+            "selection": config.selection, "source_samples": _source_use(config)}
     lines = [f"run #{run_id} {out['status']} in {out['seconds']:.1f} s" + (f": {out['message']}" if out["message"]
                                                                              else "")]
     lines += [f"note: {note}" for note in notes]

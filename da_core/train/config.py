@@ -6,6 +6,7 @@ augmentation); it is stored as JSON with the run, so a run in the history can be
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -39,6 +40,10 @@ class TrainConfig:
     with ``split_seed``, so every seed of a sweep is scored on the same samples) and scored
     ``evals_per_epoch`` times per epoch (and before training: the source-only baseline).
 
+    A run on a subset or weights trains for as many steps as the same run on the whole source training split
+    (equal budgets, so "selected vs all" compares like with like); ``selection`` records where they came from
+    (method, parameters, fraction, how they are used, a hash of the selected uids), as read from the CSV.
+
     Augmentation: ``pipeline`` (a pipeline dict, see :mod:`da_core.augment`) applied on the fly to each
     labelled training batch, on the training device, at ``strength`` (None: the pipeline's own strength).
     """
@@ -66,6 +71,7 @@ class TrainConfig:
     target_share: float = 0.25
     source_subset: list[int] | None = None
     source_weights: list[float] | None = None
+    selection: dict[str, Any] | None = None
     source_eval_fraction: float = 0.2
     target_eval_fraction: float = 0.5
     dann: bool = False
@@ -173,6 +179,8 @@ class TrainConfig:
                 raise SpecError("source_weights: the weights add up to infinity; scale them down (only their "
                                 "ratios matter)")
             self.source_weights = [float(v) for v in self.source_weights]
+        if self.selection is not None and not isinstance(self.selection, dict):
+            raise SpecError(f"selection: expected an object describing the selection, got {self.selection!r}")
         if self.pipeline is not None:
             if not isinstance(self.pipeline, dict):
                 raise SpecError(f"pipeline: expected a pipeline object or null, got {type(self.pipeline).__name__}")
@@ -245,6 +253,30 @@ def _number(cfg: TrainConfig, name: str, lo: float, hi: float, optional: bool = 
     setattr(cfg, name, value)
 
 
+def _selection_record(frame: Any, columns: dict[str, Any]) -> dict[str, Any] | None:
+    """Where a Selection-page CSV came from (method, fraction, parameters, use), or None for another CSV."""
+    if "use" not in columns:
+        return None
+    uses = {str(v).strip().lower() for v in frame[columns["use"]].dropna()}
+    if len(uses) != 1 or not uses <= {"subset", "weights"}:
+        raise SpecError(f"source selection CSV: 'use' must be subset or weights (one of them), got "
+                        f"{', '.join(sorted(uses)) or 'nothing'}")
+
+    def first(name: str) -> Any:
+        if name not in columns or frame[columns[name]].dropna().empty:
+            return None
+        return frame[columns[name]].dropna().iloc[0]
+
+    params = first("params")
+    try:
+        params = json.loads(params) if isinstance(params, str) else {}
+    except ValueError:
+        raise SpecError("source selection CSV: 'params' must hold a JSON object") from None
+    fraction = first("fraction")
+    return {"method": None if first("method") is None else str(first("method")), "params": params,
+            "fraction": None if fraction is None else float(fraction), "use": uses.pop()}
+
+
 MAX_SELECTION_ROWS = 100_000_000  # a weight list is allocated per index: refuse absurd ones before allocating
 
 
@@ -268,7 +300,10 @@ def read_selection(data: bytes | str, source: Any = None) -> Selection:
     ``fingerprint``: rows are mapped to ``source`` by uid (it must be given), target rows are left out, and a
     CSV made on another dataset (a fingerprint that is not ``source``'s) is refused.  A hand-made CSV may
     instead give ``index``: positions in the whole source.  With a ``weight`` column the rows are importance
-    weights (unlisted samples get 0), otherwise the listed samples are the subset to train on.
+    weights (unlisted samples get 0), otherwise the listed samples are the subset to train on.  The Selection
+    page's CSV says which in its ``use`` column (``subset``: the rows marked ``selected``; ``weights``: every
+    row's weight) and carries ``method``, ``fraction`` and ``params``: the config's ``selection`` records them
+    with a hash of the selected uids.
     """
     import io
 
@@ -291,12 +326,27 @@ def read_selection(data: bytes | str, source: Any = None) -> Selection:
         if (~is_source).any():
             notes.append(f"{int((~is_source).sum())} target rows left out (only source samples are trained on)")
         frame = frame[is_source]
+    record = _selection_record(frame, columns)
+    if record is not None and record["use"] == "subset":
+        if "selected" not in columns:
+            raise SpecError("source selection CSV: its 'use' is subset, but it has no 'selected' column")
+        chosen = frame[columns["selected"]].astype(str).str.strip().str.lower().isin({"true", "1", "yes"})
+        frame = frame[chosen]
+        columns.pop("weight", None)
+        if frame.empty:
+            raise SpecError("source selection CSV: no row is marked selected")
     weight = None
     if "weight" in columns:
         try:
             weight = frame[columns["weight"]].astype("float64").tolist()
         except (ValueError, TypeError):
             raise SpecError("source selection CSV: 'weight' must hold numbers") from None
+        bad = [w for w in weight if not math.isfinite(w) or w < 0]
+        if bad:
+            raise SpecError(f"source selection CSV: weights must be finite and not negative; found {bad[0]!r} "
+                            f"({len(bad)} such rows)")
+        if weight and not any(w > 0 for w in weight):
+            raise SpecError("source selection CSV: every weight is zero; nothing would be trained on")
     if "uid" in columns:
         if source is None:
             raise SpecError("source selection CSV: its rows name samples by uid; the source dataset is needed to "
@@ -309,12 +359,19 @@ def read_selection(data: bytes | str, source: Any = None) -> Selection:
         if not len(positions):
             raise SpecError(f"source selection CSV: none of its {len(frame)} source rows names a sample of "
                             f"{source.domain!r}")
+        extra = {}
+        if record is not None:
+            kept = sorted(positions.tolist())
+            uids = [source.uids[i] for i in kept]
+            record["n_selected"] = len(kept)
+            record["uids_hash"] = hashlib.blake2b("\n".join(uids).encode(), digest_size=8).hexdigest()
+            extra = {"selection": record}
         if weight is None:
-            return Selection({"source_subset": sorted(positions.tolist())}, notes)
+            return Selection({"source_subset": sorted(positions.tolist()), **extra}, notes)
         first: dict[str, float] = {}  # a repeated uid keeps its first weight, as positions_of keeps its first row
         for uid, w in zip(frame[columns["uid"]].astype(str), weight):
             first.setdefault(uid, float(w))
-        return Selection({"source_weights": [first.get(uid, 0.0) for uid in source.uids]}, notes)
+        return Selection({"source_weights": [first.get(uid, 0.0) for uid in source.uids], **extra}, notes)
     if "index" not in columns:
         raise SpecError(f"source selection CSV: needs a 'uid' (or an 'index') column; it has "
                         f"{', '.join(map(str, frame.columns))}")

@@ -29,6 +29,7 @@ class TrainData:
     target_eval: Dataset
     source_weights: torch.Tensor | None = None  # one weight per source_train sample, or None (uniform)
     conversions: list[str] = field(default_factory=list)  # what was converted to bring both to one shape
+    budget_source: int = 0  # the whole source training split: a selected run trains as many steps as on it
     notes: list[str] = field(default_factory=list)  # other adjustments the run made (said in its record)
 
     def sizes(self) -> dict[str, int]:
@@ -76,6 +77,7 @@ def prepare_data(config: TrainConfig, source: Dataset | None = None, target: Dat
                         "the target; select from the shared classes only")
     src_train_idx, src_eval_idx = stratified_split(src_full.labels.numpy(), config.source_eval_fraction,
                                                  config.split_seed)
+    budget_source = len(src_train_idx)
     tgt_train_idx, tgt_eval_idx = stratified_split(tgt_full.labels.numpy(), config.target_eval_fraction,
                                                  config.split_seed + 1)
     _check_evaluable(src_full, src_eval_idx, "source")
@@ -89,6 +91,11 @@ def prepare_data(config: TrainConfig, source: Dataset | None = None, target: Dat
         src_train_idx = np.intersect1d(src_train_idx, subset)
         if len(src_train_idx) < 2:
             raise SpecError("source_subset: fewer than 2 of the chosen samples are in the training split")
+        kept = set(np.unique(src_full.labels.numpy()[src_train_idx]).tolist())
+        lost = [name for i, name in enumerate(src_full.classes) if i not in kept]
+        if lost:
+            notes.append(f"the source selection has no training sample of classes {', '.join(lost[:10])}"
+                         f"{' …' if len(lost) > 10 else ''}: the run cannot learn them from the source")
     elif config.source_weights is not None:
         if len(config.source_weights) != len(src_full):
             raise SpecError(f"source_weights: expected one weight per source sample ({len(src_full)}), "
@@ -109,6 +116,7 @@ def prepare_data(config: TrainConfig, source: Dataset | None = None, target: Dat
         source_weights=weights,
         conversions=list(alignment.conversions),
         notes=notes,
+        budget_source=budget_source,
     )
 
 
@@ -179,7 +187,9 @@ class DataPlan:
         if self.batch_size != config.batch_size:
             self.notes.append(f"batch size {config.batch_size} is larger than the {n_src + n_lab} training "
                               f"samples; used {self.batch_size} (all of them) per step")
-        self.steps_per_epoch = max(1, math.ceil(n_src / self.batch_size))
+        # equal budgets: a run on a selection takes as many steps as one on the whole source training split
+        self.steps_per_epoch = max(1, math.ceil(max(n_src, data.budget_source) / self.batch_size))
+        self.selected = n_src < data.budget_source  # a subset of the training split: passes repeat to the budget
         self.total = config.max_steps if config.max_steps is not None else config.epochs * self.steps_per_epoch
         self.epochs = math.ceil(self.total / self.steps_per_epoch)
         self.probs: torch.Tensor | None = None
@@ -193,12 +203,16 @@ class DataPlan:
 
     def epoch_batches(self, gen: torch.Generator) -> list[torch.Tensor]:
         """The pool indices of one epoch's batches, drawn from ``gen``."""
-        if self.probs is None:
-            order = torch.randperm(self.n_source, generator=gen)
-            batches = [order[i:i + self.batch_size] for i in range(0, self.n_source, self.batch_size)]
-            if len(batches) > 1 and len(batches[-1]) < 2:
-                batches.pop()  # a batch of one breaks batch norm
-            return batches
+        if self.probs is None:  # seeded shuffles of the source, as many as the epoch's steps need
+            batches: list[torch.Tensor] = []
+            while True:
+                order = torch.randperm(self.n_source, generator=gen)
+                part = [order[i:i + self.batch_size] for i in range(0, self.n_source, self.batch_size)]
+                if len(part) > 1 and len(part[-1]) < 2:
+                    part.pop()  # a batch of one breaks batch norm
+                batches.extend(part)
+                if not self.selected or len(batches) >= self.steps_per_epoch:  # the whole source: one pass
+                    return batches[:self.steps_per_epoch]
         drawn = torch.multinomial(self.probs, self.steps_per_epoch * self.batch_size, replacement=True,
                                   generator=gen)
         return list(drawn.split(self.batch_size))

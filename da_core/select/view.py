@@ -1,0 +1,92 @@
+"""What the Selection page shows, computed from a :class:`SelectionResult`: its cache keys (shared with the Gap
+map's, so the page draws the Gap map's own map of the same samples), the selection at another fraction without
+weighing the source again, the class balance, and the samples a gallery shows."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from da_core.data import Dataset
+from da_core.gap_workflow import gap_key, map_key
+from da_core.select.measures import balance_warnings
+from da_core.select.selectors import Weights, get_selector, group_column, select_top
+from da_core.select.workflow import SelectionResult
+from da_core.warmup import MAP_DEFAULTS
+
+
+def selection_key(source: Dataset, target: Dataset, method: str, params: dict[str, Any], embedder: str,
+                  max_samples: int | None, seed: int) -> str:
+    """The key of one selection in a cache: the pair's embeddings (:func:`gap_key`), the method and its
+    parameters (the fraction is not part of it: :func:`at_fraction` re-selects from the same weights)."""
+    return f"{gap_key(source, target, embedder, max_samples, seed)}|{method}|{json.dumps(params, sort_keys=True)}"
+
+
+def map_keys(source: Dataset, target: Dataset, embedder: str, max_samples: int | None, seed: int) -> tuple[str, str]:
+    """The cache keys of the Gap page's 2-D maps of these embeddings: the UMAP map it draws before anyone touches
+    its widgets (the warm-up's, :data:`da_core.warmup.MAP_DEFAULTS`) and its PCA stand-in."""
+    key, m = gap_key(source, target, embedder, max_samples, seed), MAP_DEFAULTS
+    return map_key(key, 2, m["n_neighbors"], m["min_dist"], m["engine"]), f"{key}|2|pca"
+
+
+def at_fraction(result: SelectionResult, fraction: float) -> SelectionResult:
+    """The same selection kept at ``fraction`` (the weights and the gap curve are not recomputed); the class
+    balance warnings follow the new mask."""
+    if abs(fraction - result.fraction) < 1e-9:
+        return result
+    selector = get_selector(result.method)
+    groups = (group_column(result.source.meta, result.params["column"]).to_numpy() if selector.whole_groups
+              else None)
+    mask = select_top(selector, Weights(result.weights, groups=groups), result.source.labels.numpy(), fraction)
+    moved = replace(result, fraction=float(fraction), selected=mask)
+    moved.warnings = balance_warnings(moved.class_counts_after, moved.class_counts_before)
+    return moved
+
+
+def class_balance_rows(result: SelectionResult) -> list[dict[str, Any]]:
+    """Per source class: samples before and after the selection and the share kept."""
+    before, after = result.class_counts_before, result.class_counts_after
+    return [{"class": name, "before": n, "after": after.get(name, 0),
+             "kept": after.get(name, 0) / n if n else float("nan")} for name, n in before.items()]
+
+
+def sample_images(ds: Dataset, positions: np.ndarray) -> np.ndarray:
+    """The images at ``positions``, uint8 N×C×H×W (for :func:`da_core.viz.gallery`)."""
+    return ds.images[np.asarray(positions, dtype=np.int64)].numpy()
+
+
+def sample_rows(ds: Dataset, positions: np.ndarray, values: np.ndarray | None = None,
+                value_name: str = "weight") -> Any:
+    """The samples at ``positions`` as a table: ``uid``, ``class``, the ``values`` given (e.g. each one's weight)
+    and, for text, the ``text``."""
+    import pandas as pd
+
+    idx = np.asarray(positions, dtype=np.int64)
+    uids, labels = ds.uids, ds.labels.numpy()
+    frame = pd.DataFrame({"uid": [uids[i] for i in idx], "class": [ds.classes[int(labels[i])] for i in idx]})
+    if values is not None:
+        frame[value_name] = np.asarray(values)[idx]
+    if ds.texts is not None:
+        frame["text"] = [ds.texts[i] for i in idx]
+    return frame
+
+
+def uid_caption(ds: Dataset, positions: np.ndarray, values: np.ndarray | None = None, value_name: str = "weight",
+                limit: int = 24) -> str:
+    """One line naming a gallery's samples by uid in order (row by row from the top left), with the range of
+    their ``values`` when given."""
+    idx = np.asarray(positions, dtype=np.int64)[:limit]
+    uids = ds.uids
+    line = "uids, row by row: " + ", ".join(uids[i] for i in idx)
+    if values is not None and len(idx):
+        v = np.asarray(values)[idx]
+        line += f" ({value_name} {v[0]:.3g} … {v[-1]:.3g})"
+    return line
+
+
+def csv_bytes(result: SelectionResult, origin: str, fingerprint: str, use: str) -> bytes:
+    """The selection CSV (:meth:`SelectionResult.table`) as bytes, to download or hand to the Training page."""
+    return result.table(origin, fingerprint, use).to_csv(index=False).encode()
