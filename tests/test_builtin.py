@@ -144,3 +144,19 @@ def test_sizes_other_than_28() -> None:
     for name in ("printed-digits?n=20", "handwritten-digits?n=20", "corrupted-digits?n=20&kind=blur"):
         ds = load_dataset(f"builtin:{name}&size=48")
         assert ds.shape[1:] == (48, 48)
+
+
+def test_handwritten_parts_are_disjoint_and_mixed_digits_say_what_each_sample_is() -> None:
+    from da_core.data import load_dataset
+
+    a = load_dataset("builtin:handwritten-digits?part=a")
+    b = load_dataset("builtin:handwritten-digits?part=b")
+    assert len(a) + len(b) == 1797 and not set(a.uids) & set(b.uids)
+    assert all(int(u.split(":")[1]) % 2 == 0 for u in a.uids)
+    mixed = load_dataset("builtin:mixed-digits?printed=200&handwritten=50")
+    assert len(mixed) == 250 and mixed.meta["kind"].value_counts().to_dict() == {"printed": 200, "handwritten": 50}
+    assert len(set(mixed.uids)) == 250 and set(mixed.uids) >= {u for u in mixed.uids if u.startswith("uci:")}
+    handwritten = set(mixed.meta.loc[mixed.meta["kind"] == "handwritten", "uid"])
+    assert handwritten <= set(a.uids) and not handwritten & set(b.uids)  # the source half never the target's
+    assert (mixed.meta.loc[mixed.meta["kind"] == "handwritten", "font"] == "handwritten").all()
+    assert load_dataset("builtin:mixed-digits?printed=200&handwritten=50").fingerprint == mixed.fingerprint

@@ -188,3 +188,10 @@ def test_select_command_json_and_csv_into_train(tmp_path: Path, capsys: pytest.C
     assert main(["select", "--method", "group", "--source", MIXED, "--target", TARGET,
                  "--param", "column=nope"]) == 2
     assert "no column 'nope'" in capsys.readouterr().err
+
+
+def test_a_run_on_a_selection_without_some_class_says_so(pair: tuple) -> None:
+    source, target = pair
+    keep = np.flatnonzero(source.labels.numpy() != 3)[:200].tolist()
+    data = prepare_data(TrainConfig(source=MIXED, target=TARGET, source_subset=keep), source, target)
+    assert any("no training sample of classes 3" in note for note in data.notes)
