@@ -22,6 +22,7 @@ PAGE_NEEDS: dict[str, tuple[str, ...]] = {
     "datasets": ("datasets",),
     "gap": ("datasets", "model", "embeddings", "map", "metrics"),
     "augment": ("datasets",),
+    "select": ("datasets",),
 }
 
 st.set_page_config(page_title="Domain Shift Studio", page_icon=str(ASSETS / "icon.svg"), layout="wide")
@@ -31,6 +32,7 @@ PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/datasets.py", title="Datasets", icon=":material/dataset:"),
     st.Page("pages/gap.py", title="Gap map", icon=":material/scatter_plot:"),
+    st.Page("pages/select.py", title="Selection", icon=":material/filter_alt:"),
     st.Page("pages/augment.py", title="Augmentation lab", icon=":material/auto_fix_high:"),
     st.Page("pages/train.py", title="Training", icon=":material/model_training:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/history:"),

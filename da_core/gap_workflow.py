@@ -55,6 +55,11 @@ def map_key(key: str, n_components: int, n_neighbors: int, min_dist: float, engi
     return f"{key}|{n_components}|{n_neighbors}|{min_dist}|{engine}"
 
 
+def pca_map_key(key: str, n_components: int) -> str:
+    """The key of the PCA stand-in the Gap page draws while the UMAP map of ``key``'s embeddings is computed."""
+    return f"{key}|{n_components}|pca"
+
+
 def embeddings_npz(analysis: GapAnalysis) -> bytes:
     """The vectors the metrics used, as ``.npz`` bytes: ``source``/``target`` with their ``*_labels`` and
     ``*_uids`` (each row's sample identity, so the rows can be joined back to the datasets)."""

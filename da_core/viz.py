@@ -19,6 +19,12 @@ def _hex_to_rgb(colour: str) -> tuple[int, int, int]:
     return int(colour[0:2], 16), int(colour[2:4], 16), int(colour[4:6], 16)
 
 
+def rgba(colour: str, alpha: float) -> str:
+    """A ``#rrggbb`` colour as a CSS ``rgba(...)`` string with opacity ``alpha`` (a band's fill)."""
+    r, g, b = _hex_to_rgb(colour)
+    return f"rgba({r},{g},{b},{alpha})"
+
+
 def sample_grid(ds: Dataset, per_class: int = 8, seed: int = 0, scale: int = 2, label_width: int = 56) -> np.ndarray:
     """A contact sheet: one row per class (class name on the left), ``per_class`` random samples each.
 

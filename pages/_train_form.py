@@ -64,8 +64,9 @@ def run_form(on_submit: Callable[[], None]) -> None:
                      help="Applied on the fly to every labelled batch, on the training device.")
         c2.slider("Strength", 0.0, 1.0, key=RUN["strength"].key, step=0.05)
         c3.text_area("Pipeline JSON (for 'pipeline JSON')", key=RUN["pipeline_json"].key, height=68)
-        st.file_uploader("Source selection (optional: the Gap map's CSV, by `uid`, or a CSV with an `index` column; "
-                         "a `weight` column makes importance weights)", type=["csv"], key=SELECTION)
+        st.file_uploader("Source selection (optional: the Gap map's or the Selection page's CSV, by `uid`, or a CSV "
+                         "with an `index` column; a `weight` column makes importance weights)", type=["csv"],
+                         key=SELECTION)
         st.form_submit_button("Start run", type="primary", key="train_submit", on_click=on_submit)
     _ui.store(*(field.key for field in RUN.values()))
 
@@ -91,13 +92,28 @@ def lab_pipeline() -> dict[str, Any] | None:
     return None if pipeline is None else pipeline.to_dict()
 
 
+def selection_notice() -> None:
+    """The selection handed over by the Selection page, if any, with a button that clears it."""
+    handed = st.session_state.get(form.SELECTION_HANDOFF)
+    if handed is None:
+        return
+    c1, c2 = st.columns([6, 1], vertical_alignment="center")
+    c1.info(f"{handed.describe()} Runs train on it unless a CSV is uploaded in the run settings.",
+            icon=":material/filter_alt:")
+    c2.button("Clear", key="tr_selection_clear", on_click=lambda: st.session_state.pop(form.SELECTION_HANDOFF, None),
+              help="Train on the whole source again (or on an uploaded CSV).")
+
+
 def source_choice(upload: Any) -> dict[str, Any]:
-    """``source_subset`` or ``source_weights`` from an uploaded selection CSV (rows mapped to the source by uid)."""
-    if upload is None:
+    """``source_subset`` or ``source_weights`` from the uploaded selection CSV, else from the one the Selection
+    page handed over (rows mapped to the source by uid)."""
+    data = form.selection_csv(None if upload is None else upload.getvalue(),
+                              st.session_state.get(form.SELECTION_HANDOFF))
+    if data is None:
         return {}
     from da_core.train.config import read_selection
 
-    selection = read_selection(upload.getvalue(), _ui.load(st.session_state["source_spec"], "source"))
+    selection = read_selection(data, _ui.load(st.session_state["source_spec"], "source"))
     for note in selection.notes:
         st.toast(f"Selection: {note}")
     return selection.config

@@ -60,6 +60,7 @@ from da_core.gap_workflow import (  # noqa: E402
     map_points,
     measure_gap,
     metric_rows,
+    pca_map_key,
     selection_images,
     selection_table,
 )
@@ -100,7 +101,7 @@ with map_col:
     umap_key = map_key(key, k, n_neighbors, min_dist, engine)
     umap_ready = _ui.is_cached("map", umap_key)
     if not umap_ready:  # show PCA at once while UMAP runs
-        pca = _ui.memo("map", f"{key}|{k}|pca", lambda p: reduce(points, "pca", n_components=k, seed=seed),
+        pca = _ui.memo("map", pca_map_key(key, k), lambda p: reduce(points, "pca", n_components=k, seed=seed),
                        "Computing a PCA map")
         pca_fig = viz.embedding_map_figure(pca.coords, domains, labels, classes, color_by,
                                            title="PCA (UMAP is being computed…)")

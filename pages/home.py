@@ -56,6 +56,8 @@ trained on printed digits loses a large share of its accuracy on handwritten one
 )
 st.page_link("pages/datasets.py", label="Datasets: choose and compare the two domains", icon=":material/dataset:")
 st.page_link("pages/gap.py", label="Gap map: embeddings, UMAP and gap metrics", icon=":material/scatter_plot:")
+st.page_link("pages/select.py", label="Selection: which source samples look like the target, and what keeping them "
+             "does to the gap", icon=":material/filter_alt:")
 st.page_link("pages/augment.py", label="Augmentation lab: one strength knob, live previews, over-augmentation measured",
              icon=":material/auto_fix_high:")
 st.page_link("pages/train.py", label="Training: short fine-tuning runs with live charts (optionally DANN)",

@@ -38,6 +38,7 @@ def _start_run() -> None:
 
 
 # ------------------------------------------------------------------------------------------ the form
+_train_form.selection_notice()
 with st.expander("Run settings", expanded=not manager.jobs(session=SESSION)):
     _train_form.run_form(_start_run)
 if st.session_state.get("train_error"):

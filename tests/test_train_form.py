@@ -80,3 +80,38 @@ def test_the_sweep_form_describes_a_sweep_over_the_run_settings() -> None:
         form.sweep_spec({**values, "strengths": "0, lots"}, base)
     with pytest.raises(DAError, match="open it first"):
         form.sweep_spec({**values, "augmentation": form.LAB_PIPELINE}, base)
+
+
+def _selection_csv(source: object, use: str, fingerprint: str | None = None) -> bytes:
+    """A Selection-page CSV over ``source``: every other sample kept, weights 0, 1, 2, ..."""
+    import pandas as pd
+
+    n = len(source.uids)
+    frame = pd.DataFrame({"uid": source.uids, "domain": "source", "origin": SOURCE,
+                          "weight": list(map(float, range(n))), "selected": [i % 2 == 0 for i in range(n)], "use": use,
+                          "fingerprint": fingerprint or source.fingerprint, "method": "knn-similarity",
+                          "fraction": 0.5, "params": '{"k": 10}'})
+    return frame.to_csv(index=False).encode()
+
+
+def test_a_handed_selection_is_checked_and_counted_as_the_run_will_read_it() -> None:
+    from da_core.data import load_dataset
+
+    source = load_dataset(SOURCE)
+    subset = form.hand_selection(_selection_csv(source, "subset"), "sel.csv", source)
+    assert (subset.n, subset.use, subset.name) == (30, "subset", "sel.csv")
+    assert subset.describe() == "Selection from the Selection page: 30 samples (subset), `sel.csv`."
+    weights = form.hand_selection(_selection_csv(source, "weights"), "w.csv", source)
+    assert (weights.n, weights.use) == (59, "weights")  # every sample but the one of weight 0
+    assert "importance weights" in weights.describe()
+    with pytest.raises(SpecError, match="another dataset"):
+        form.hand_selection(_selection_csv(source, "subset", "0" * 24), "x.csv", source)
+
+
+def test_an_uploaded_csv_takes_the_place_of_a_handed_selection() -> None:
+    handed = form.HandedSelection(b"handed", "h.csv", 3, "subset")
+    assert form.selection_csv(b"uploaded", handed) == b"uploaded"
+    assert form.selection_csv(None, handed) == b"handed"
+    assert form.selection_csv(None, None) is None
+    assert form.SELECTION_HANDOFF == "tr_selection_csv" and form.SELECTION_HANDOFF not in \
+        {f.key for f in form.TRAIN_FORM.values()}

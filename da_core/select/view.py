@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from da_core.data import Dataset
-from da_core.gap_workflow import gap_key, map_key
+from da_core.gap_workflow import gap_key, map_key, pca_map_key
 from da_core.select.measures import balance_warnings
 from da_core.select.selectors import Weights, get_selector, group_column, select_top
 from da_core.select.workflow import SelectionResult
@@ -29,7 +29,7 @@ def map_keys(source: Dataset, target: Dataset, embedder: str, max_samples: int |
     """The cache keys of the Gap page's 2-D maps of these embeddings: the UMAP map it draws before anyone touches
     its widgets (the warm-up's, :data:`da_core.warmup.MAP_DEFAULTS`) and its PCA stand-in."""
     key, m = gap_key(source, target, embedder, max_samples, seed), MAP_DEFAULTS
-    return map_key(key, 2, m["n_neighbors"], m["min_dist"], m["engine"]), f"{key}|2|pca"
+    return map_key(key, 2, m["n_neighbors"], m["min_dist"], m["engine"]), pca_map_key(key, 2)
 
 
 def at_fraction(result: SelectionResult, fraction: float) -> SelectionResult:
@@ -55,7 +55,7 @@ def class_balance_rows(result: SelectionResult) -> list[dict[str, Any]]:
 
 def sample_images(ds: Dataset, positions: np.ndarray) -> np.ndarray:
     """The images at ``positions``, uint8 N×C×H×W (for :func:`da_core.viz.gallery`)."""
-    return ds.images[np.asarray(positions, dtype=np.int64)].numpy()
+    return ds.images[np.ascontiguousarray(positions, dtype=np.int64)].numpy()
 
 
 def sample_rows(ds: Dataset, positions: np.ndarray, values: np.ndarray | None = None,
@@ -90,3 +90,21 @@ def uid_caption(ds: Dataset, positions: np.ndarray, values: np.ndarray | None = 
 def csv_bytes(result: SelectionResult, origin: str, fingerprint: str, use: str) -> bytes:
     """The selection CSV (:meth:`SelectionResult.table`) as bytes, to download or hand to the Training page."""
     return result.table(origin, fingerprint, use).to_csv(index=False).encode()
+
+
+def verdict(result: SelectionResult) -> tuple[bool, str]:
+    """Whether the kept source is closer to the target than random subsets of the same size (its MMD² interval
+    lies below their range), and the sentence that says so with its numbers (at the gap-curve point nearest the
+    fraction kept)."""
+    p, full = result.point(result.fraction), result.point(1.0)
+    where = f"{p.fraction:.0%} kept (n = {p.n})"
+    if abs(p.fraction - result.fraction) > 1e-9:
+        where += f", the measured fraction nearest {result.fraction:.0%}"
+    numbers = (f"MMD² = {p.mmd2:.4g} [95% CI {p.ci[0]:.3g}, {p.ci[1]:.3g}] against {p.random_mmd2:.4g} for random "
+               f"subsets of the same size (range {p.random_low:.3g} to {p.random_high:.3g}); the whole source: "
+               f"{full.mmd2:.4g}.")
+    if p.ci[1] < p.random_low:
+        return True, f"**The selection is closer to the target than random subsets** at {where}: {numbers}"
+    if p.ci[0] > p.random_high:
+        return False, f"**The selection is farther from the target than random subsets** at {where}: {numbers}"
+    return False, f"**The selection is not clearly closer to the target than random subsets** at {where}: {numbers}"

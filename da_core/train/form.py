@@ -4,6 +4,8 @@ Each form is one declaration, option name → :class:`FormField` (the widget's s
 serves the widgets, remembering them across pages, and reading them back (:func:`form_values`).
 :func:`train_config` and :func:`sweep_spec` turn the values into what a job runs; :func:`pipeline_choice`
 resolves the augmentation a form names (the lab's pipeline comes from :func:`da_core.augment.editor.pipeline_in`).
+A selection handed over by the Selection page (:class:`HandedSelection`, under :data:`SELECTION_HANDOFF`) is read
+as if its CSV had been uploaded; an uploaded file takes its place (:func:`selection_csv`).
 """
 
 from __future__ import annotations
@@ -65,6 +67,43 @@ SWEEP_FORM: dict[str, FormField] = {
     "seeds": FormField("sw_seeds", 2),
     "lrs": FormField("sw_lrs", ""),
 }
+
+
+SELECTION_HANDOFF = "tr_selection_csv"  # session key of the selection the Selection page hands to the Training page
+
+
+@dataclass(frozen=True)
+class HandedSelection:
+    """A selection CSV handed from the Selection page to the Training form: its bytes, a file name, how many
+    source samples it trains on (with a weight above 0 for ``weights``) and its ``use``."""
+
+    data: bytes
+    name: str
+    n: int
+    use: str
+
+    def describe(self) -> str:
+        """The line the Training page shows while this selection is in use."""
+        what = "importance weights" if self.use == "weights" else "subset"
+        return f"Selection from the Selection page: {self.n} samples ({what}), `{self.name}`."
+
+
+def hand_selection(data: bytes, name: str, source: Any) -> HandedSelection:
+    """Check a selection CSV against the ``source`` dataset the Training page loads (as
+    :func:`da_core.train.config.read_selection` will when the run starts) and wrap it for the hand-off."""
+    from da_core.train.config import read_selection
+
+    config = read_selection(data, source).config
+    if "source_weights" in config:
+        return HandedSelection(data, name, sum(1 for w in config["source_weights"] if w > 0), "weights")
+    return HandedSelection(data, name, len(config["source_subset"]), "subset")
+
+
+def selection_csv(uploaded: bytes | None, handed: HandedSelection | None) -> bytes | None:
+    """The selection CSV a run uses: the uploaded file when there is one, else the handed-over selection."""
+    if uploaded is not None:
+        return uploaded
+    return None if handed is None else handed.data
 
 
 def form_values(form: Mapping[str, FormField], state: Mapping[str, Any]) -> dict[str, Any]:
