@@ -342,3 +342,16 @@ def test_fast_bootstraps_match_explicit_resampling() -> None:
     for name, fn in (("frechet", frechet), ("coral", coral)):
         fast = gap._moment_boot(gap._MOMENT_STATS[name], xs, xt, 4, np.random.default_rng(9))
         np.testing.assert_allclose(fast, [fn(xs[idx_s[b]], xt[idx_t[b]]) for b in range(4)], rtol=1e-10)
+
+
+def test_pooled_kernel_gives_what_mmd2_and_its_interval_give() -> None:
+    from da_core.gap import PooledKernel, mmd2_interval
+
+    rng = np.random.default_rng(3)
+    xs, xt = rng.normal(size=(300, 8)), rng.normal(size=(200, 8)) + 0.4
+    kernel = PooledKernel(xs, xt, 2.5, device="cpu")
+    idx = np.sort(rng.choice(300, size=120, replace=False))
+    assert kernel.mmd2(idx) == pytest.approx(mmd2(xs[idx], xt, 2.5, device="cpu"), rel=1e-9, abs=1e-12)
+    value, ci = kernel.mmd2_interval(idx, 40, seed=5)
+    ref_value, ref_ci = mmd2_interval(xs[idx], xt, 2.5, 40, seed=5, device="cpu")
+    assert value == pytest.approx(ref_value, abs=1e-12) and ci == pytest.approx(ref_ci, abs=1e-9)

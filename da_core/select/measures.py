@@ -12,6 +12,7 @@ import numpy as np
 
 CURVE_FRACTIONS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 CURVE_MAX_POINTS = 1500  # per side for each MMD² of the curve (seeded subsample), so a curve takes seconds
+CURVE_KERNEL_ROWS = 5000  # source rows in the curve's one kernel matrix (with 1,500 target rows: ~280 MB in float64)
 RANDOM_DRAWS = 5
 FEW_SAMPLES = 3  # a class kept with fewer samples than this is warned about
 
@@ -50,22 +51,29 @@ def gap_curve(xs: np.ndarray, xt: np.ndarray, masks: Sequence[np.ndarray], fract
               seed: int = 0, n_boot: int = 100, draws: int = RANDOM_DRAWS, device: str = "auto",
               progress: Any = None) -> list[CurvePoint]:
     """MMD² between each kept subset (``masks[i]`` at ``fractions[i]``) and the target, with its interval, and
-    the mean and range of ``draws`` random subsets of the same size; one kernel bandwidth for every point."""
-    from da_core.gap import median_bandwidth, mmd2, mmd2_interval
+    the mean and range of ``draws`` random subsets of the same size; one kernel (and bandwidth) for every
+    point, computed once."""
+    from da_core.gap import PooledKernel, median_bandwidth
 
     rng = np.random.default_rng(seed)
     target = xt[_subsample(np.arange(len(xt)), CURVE_MAX_POINTS, rng)]
     bandwidth = median_bandwidth(np.concatenate([xs[_subsample(np.arange(len(xs)), CURVE_MAX_POINTS, rng)],
                                                  target]), seed=seed, device=device)
+    # One kernel over the source rows and the target serves every point (at most CURVE_KERNEL_ROWS source rows:
+    # a larger source is subsampled once, seeded, and every subset of the curve is drawn within that pool).
+    pool = _subsample(np.arange(len(xs)), CURVE_KERNEL_ROWS, rng)
+    where = np.full(len(xs), -1, dtype=np.int64)
+    where[pool] = np.arange(len(pool))
+    kernel = PooledKernel(xs[pool], target, bandwidth, device=device)
     out: list[CurvePoint] = []
     for i, (mask, fraction) in enumerate(zip(masks, fractions)):
         kept = np.flatnonzero(mask)
-        if len(kept) < 2:
+        in_pool = where[kept][where[kept] >= 0]
+        if len(kept) < 2 or len(in_pool) < 2:
             continue
-        value, ci = mmd2_interval(xs[_subsample(kept, CURVE_MAX_POINTS, rng)], target, bandwidth, n_boot,
-                                  seed=seed + i, device=device)
-        randoms = [mmd2(xs[_subsample(rng.choice(len(xs), size=len(kept), replace=False), CURVE_MAX_POINTS, rng)],
-                        target, bandwidth, device=device) for _ in range(draws)]
+        value, ci = kernel.mmd2_interval(_subsample(in_pool, CURVE_MAX_POINTS, rng), n_boot, seed=seed + i)
+        size = min(len(in_pool), CURVE_MAX_POINTS)
+        randoms = [kernel.mmd2(rng.choice(len(pool), size=size, replace=False)) for _ in range(draws)]
         out.append(CurvePoint(float(fraction), int(len(kept)), value, ci, float(np.mean(randoms)),
                               float(np.min(randoms)), float(np.max(randoms))))
         if progress is not None:
