@@ -122,9 +122,9 @@ def load(spec: str, role: str) -> Any:
     return memo("dataset", spec, lambda progress: load_dataset(spec, progress=progress), f"Loading {role}: `{spec}`")
 
 
-def load_pair() -> tuple[Any, Any, Any] | None:
+def load_pair() -> tuple[Any, Any, Any]:
     """Load the session's source and target with their shared classes and one image shape (see
-    :func:`da_core.data.align_pair`); says what was converted; shows errors and returns None on failure."""
+    :func:`da_core.data.align_pair`); says what was converted; on failure shows the error and stops the page."""
     from da_core.data import align_pair, describe_alignment
     from da_core.errors import DAError
 
@@ -132,7 +132,8 @@ def load_pair() -> tuple[Any, Any, Any] | None:
     try:
         source = load(st.session_state["source_spec"], "source")
         target = load(st.session_state["target_spec"], "target")
-        if source.shape == target.shape and source.classes == target.classes:
+        same_form = source.modality == target.modality and (source.texts is not None or source.shape == target.shape)
+        if same_form and source.classes == target.classes:
             src, tgt, alignment = align_pair(source, target)  # nothing to convert: instant
         else:
             src, tgt, alignment = memo("pair", f"{source.fingerprint}|{target.fingerprint}",
@@ -140,7 +141,7 @@ def load_pair() -> tuple[Any, Any, Any] | None:
                                        "Computing one class set and image shape for both domains")
     except DAError as exc:
         st.error(f"**Cannot load the dataset pair.** {exc}")
-        return None
+        st.stop()
     if alignment.converted:
         st.info(describe_alignment(alignment), icon=":material/aspect_ratio:")
     return src, tgt, alignment

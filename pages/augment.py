@@ -17,10 +17,7 @@ st.write(
     "measure where *more* starts to hurt: the model's accuracy on augmented data (Affinity), how many "
     "predictions flip, and how close the augmented source comes to the target."
 )
-pair = _ui.load_pair()
-if pair is None:
-    st.stop()
-source, target, alignment = pair
+source, target, alignment = _ui.load_pair()
 
 from da_core.augment import Context, Pipeline, default_pipeline, editor, get_op  # noqa: E402  (after the pair)
 from da_core.augment.preview import (  # noqa: E402

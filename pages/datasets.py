@@ -33,10 +33,7 @@ for role, col in zip(_ui.ROLES, cols):
             st.session_state[f"{role}_spec"] = spec
         st.code(st.session_state[f"{role}_spec"], language=None)
 
-pair = _ui.load_pair()
-if pair is None:
-    st.stop()
-source, target, alignment = pair
+source, target, alignment = _ui.load_pair()
 datasets = {"source": source, "target": target}
 
 if not alignment.identical:

@@ -11,10 +11,7 @@ from pages import _ui
 _ui.init_state()
 st.title("Gap map")
 _ui.pair_caption()
-pair = _ui.load_pair()
-if pair is None:
-    st.stop()
-source, target, alignment = pair
+source, target, alignment = _ui.load_pair()
 if not alignment.identical:
     st.info(f"Using the {len(alignment.shared)} classes both domains share.")
 

@@ -15,10 +15,7 @@ st.write(
     "samples that look more like the target; keeping the top fraction (or training on the weights) should bring "
     "the source closer to the target. Whether it does is measured below against random subsets of the same size."
 )
-pair = _ui.load_pair()
-if pair is None:
-    st.stop()
-source, target, alignment = pair
+source, target, alignment = _ui.load_pair()
 if not alignment.identical:
     st.info(f"Using the {len(alignment.shared)} classes both domains share.")
 
