@@ -144,7 +144,7 @@ def export(result: Any) -> None:
     if outside > 0:
         st.caption(f"The CSV lists the {len(result.source)} source samples weighed (max samples per domain); a run "
                    f"trains on none of the other {outside} samples of the source.")
-    data = view.csv_bytes(result, loaded.domain, loaded.fingerprint, use)
+    data = result.csv(loaded.domain, loaded.fingerprint, use)
     name = f"selection-{result.method}-{result.fraction:.0%}-{use}.csv".replace("%", "pct")
     c1, c2 = st.columns(2)
     c1.download_button("Download selection (CSV)", data, file_name=name, mime="text/csv", key="sel_download",

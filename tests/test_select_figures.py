@@ -145,7 +145,7 @@ def test_samples_are_named_by_uid(result: SelectionResult) -> None:
 
 def test_the_csv_is_what_the_training_side_reads(pair: tuple[Dataset, Dataset], result: SelectionResult) -> None:
     source = pair[0]
-    data = view.csv_bytes(result, source.domain, source.fingerprint, "subset")
+    data = result.csv(source.domain, source.fingerprint, "subset")
     frame = pd.read_csv(io.BytesIO(data), dtype={"uid": str})
     assert list(frame.columns[:7]) == ["uid", "domain", "origin", "weight", "selected", "use", "fingerprint"]
     subset = read_selection(data, source).config["source_subset"]

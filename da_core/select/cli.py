@@ -39,8 +39,7 @@ def cmd_select(args: argparse.Namespace) -> int:
     result = select_source(source, target, args.method, params, args.top, args.embedder, args.max_samples, args.seed,
                            progress=None if args.json else stderr_progress)
     if args.out:
-        csv = result.table(args.source, source.fingerprint, args.use).to_csv(index=False)
-        write_output(args.out, csv.encode(), "--out")
+        write_output(args.out, result.csv(args.source, source.fingerprint, args.use), "--out")
     data = result.to_dict()
     print_result(data, args.json, "" if args.json else _text(data, args))
     return 0

@@ -12,8 +12,7 @@ import numpy as np
 
 from da_core.data import Dataset
 from da_core.gap_workflow import gap_key, map_key, pca_map_key
-from da_core.select.measures import balance_warnings
-from da_core.select.selectors import Weights, get_selector, group_column, select_top
+from da_core.select.selectors import Weights, get_selector, select_top
 from da_core.select.workflow import SelectionResult
 from da_core.warmup import MAP_DEFAULTS
 
@@ -37,13 +36,9 @@ def at_fraction(result: SelectionResult, fraction: float) -> SelectionResult:
     balance warnings follow the new mask."""
     if abs(fraction - result.fraction) < 1e-9:
         return result
-    selector = get_selector(result.method)
-    groups = (group_column(result.source.meta, result.params["column"]).to_numpy() if selector.whole_groups
-              else None)
-    mask = select_top(selector, Weights(result.weights, groups=groups), result.source.labels.numpy(), fraction)
-    moved = replace(result, fraction=float(fraction), selected=mask)
-    moved.warnings = balance_warnings(moved.class_counts_after, moved.class_counts_before)
-    return moved
+    mask = select_top(get_selector(result.method), Weights(result.weights, groups=result.groups),
+                      result.source.labels.numpy(), fraction)
+    return replace(result, fraction=float(fraction), selected=mask)
 
 
 def class_balance_rows(result: SelectionResult) -> list[dict[str, Any]]:
@@ -85,11 +80,6 @@ def uid_caption(ds: Dataset, positions: np.ndarray, values: np.ndarray | None = 
         v = np.asarray(values)[idx]
         line += f" ({value_name} {v[0]:.3g} … {v[-1]:.3g})"
     return line
-
-
-def csv_bytes(result: SelectionResult, origin: str, fingerprint: str, use: str) -> bytes:
-    """The selection CSV (:meth:`SelectionResult.table`) as bytes, to download or hand to the Training page."""
-    return result.table(origin, fingerprint, use).to_csv(index=False).encode()
 
 
 def verdict(result: SelectionResult) -> tuple[bool, str]:

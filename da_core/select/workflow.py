@@ -43,11 +43,15 @@ class SelectionResult:
     target_scores: np.ndarray
     curve: list[CurvePoint]
     notes: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     group_gaps: dict[str, float] | None = None
-
+    groups: np.ndarray | None = None  # each source sample's group, for a selector that keeps whole groups
     importance: bool = False  # the weights are importance weights (train on them as they are)
+
+    @property
+    def warnings(self) -> list[str]:
+        """Classes the selection leaves empty or nearly so (follows :attr:`selected`)."""
+        return balance_warnings(self.class_counts_after, self.class_counts_before)
 
     @property
     def ess(self) -> float:
@@ -77,6 +81,11 @@ class SelectionResult:
     def ranked(self) -> np.ndarray:
         """Source positions from the most to the least target-like."""
         return np.argsort(-self.weights, kind="stable")
+
+    def csv(self, origin: str, fingerprint: str, use: str = "subset") -> bytes:
+        """:meth:`table` as CSV bytes: what ``select --out`` writes and the Selection page downloads or hands
+        to the Training page."""
+        return self.table(origin, fingerprint, use).to_csv(index=False).encode()
 
     def table(self, origin: str, fingerprint: str, use: str = "subset") -> Any:
         """The selection as the CSV the Training page and ``train --selection`` read: one row per source sample
@@ -117,17 +126,16 @@ def select_source(source: Dataset, target: Dataset, method: str = DEFAULT_METHOD
                   seed: int = 0, device: str = "auto", progress: Any = None) -> SelectionResult:
     """Embed both domains (aligned, capped to ``max_samples`` each when given), weigh the source with
     ``method`` and keep ``fraction``; measures included (see :class:`SelectionResult`)."""
-    from da_core.embed import embed_pair
+    from da_core.gap_workflow import embed_for_gap
 
     report = progress or (lambda _f, _m: None)
     selector = get_selector(method)
     values = selector.resolve(params)
     source, target, _ = align_pair(source, target)
-    source, target = source.capped(max_samples, seed), target.capped(max_samples, seed)
-    seconds: dict[str, float] = {}
-    t = time.perf_counter()
-    xs, xt, info = embed_pair(source, target, embedder, device, progress=lambda f, m: report(0.4 * f, m))
-    seconds["embed"] = time.perf_counter() - t
+    # the Gap map's capped samples and embeddings, so the Selection page can draw the Gap map's own map
+    pair = embed_for_gap(source, target, embedder, max_samples, seed, device, lambda f, m: report(0.4 * f, m))
+    source, target, xs, xt = pair.source, pair.target, pair.xs, pair.xt
+    seconds: dict[str, float] = {"embed": pair.seconds}
 
     report(0.4, f"weighing the source ({selector.label})")
     t = time.perf_counter()
@@ -150,9 +158,7 @@ def select_source(source: Dataset, target: Dataset, method: str = DEFAULT_METHOD
     curve = gap_curve(xs, xt, masks, fractions, seed=seed, device=device,
                       progress=lambda f, m: report(0.55 + 0.45 * f, m))
     seconds["curve"] = time.perf_counter() - t
-    result = SelectionResult(method, values, float(fraction), info.embedder, info.device, source, target, xs, xt,
-                             weights.weights, selected, target_scores, curve, list(weights.notes),
-                             seconds=seconds, group_gaps=weights.group_gaps, importance=selector.importance)
-    result.warnings = balance_warnings(result.class_counts_after, result.class_counts_before)
     report(1.0, "done")
-    return result
+    return SelectionResult(method, values, float(fraction), pair.embedder, pair.device, source, target, xs, xt,
+                           weights.weights, selected, target_scores, curve, list(weights.notes), seconds,
+                           weights.group_gaps, weights.groups, selector.importance)
