@@ -29,7 +29,9 @@ run: setup
 	  $(PY) -m da_core warmup || echo "warning: the warm-up failed; the app prepares what it needs on first use"; \
 	fi
 	@echo "Starting Domain Shift Studio on http://localhost:$(PORT) (Ctrl+C stops it)"
-	$(PY) -m streamlit run app.py --server.headless true --server.port $(PORT)
+	@# Streamlit's own banner looks up this machine's external IP on the internet (a request to
+	@# checkip.amazonaws.com, up to 2 s when offline); the line above says where the app is instead.
+	$(PY) -m streamlit run app.py --server.headless true --server.port $(PORT) --logger.hideWelcomeMessage true
 
 test: setup
 	$(PY) -m ruff check .
