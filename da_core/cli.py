@@ -28,7 +28,8 @@ __all__ = ["build_parser", "check_output_path", "load_pair", "main", "number_lis
 EXIT_USAGE = 2
 
 # Modules that add sub-commands: each defines ``register(sub)`` taking the argparse sub-parsers object.
-COMMAND_MODULES: tuple[str, ...] = ("da_core.augment.cli", "da_core.select.cli", "da_core.train.cli", "da_core.warmup")
+COMMAND_MODULES: tuple[str, ...] = ("da_core.augment.cli", "da_core.select.cli", "da_core.study.cli",
+                                    "da_core.train.cli", "da_core.warmup", "da_core.data.vader")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,12 +50,14 @@ def cmd_datasets(args: argparse.Namespace) -> int:
             "summary": src.summary,
             "options": {p.name: p.default for p in src.params},
             "builtin": src.scheme == "builtin",
+            "modality": src.modality,
         })
     if not args.all:
         rows = [r for r in rows if r["builtin"]]
     lines = [f"{r['spec']:<32} {r['summary']}" for r in rows]
     if not args.all:
-        lines.append("(also torchvision:NAME?root=PATH, folder:PATH, zip:PATH; --all lists them)")
+        lines.append("(also torchvision:NAME?root=PATH, folder:PATH, zip:PATH, csv:PATH, jsonl:PATH, hfdisk:PATH; "
+                     "--all lists them)")
     print_result(rows, args.json, "\n".join(lines))
     return 0
 
@@ -68,15 +71,20 @@ def cmd_describe(args: argparse.Namespace) -> int:
     if args.json:
         print_result(info, True, "")
         return 0
+    if info["modality"] == "text":
+        shape = (f"  samples: {info['n']} texts   words per text: mean {info['words_mean']}, median "
+                 f"{info['words_median']}, {info['words_min']}–{info['words_max']}")
+    else:
+        shape = (f"  samples: {info['n']}   shape: {'x'.join(map(str, info['shape']))}   "
+                 f"mean/std: {info['mean']}/{info['std']}")
     lines = [
-        f"{info['name']}",
-        f"  samples: {info['n']}   shape: {'x'.join(map(str, info['shape']))}   "
-        f"mean/std: {info['mean']}/{info['std']}",
+        f"{info['name']}  ({info['modality']})",
+        shape,
         f"  fingerprint: {info['fingerprint']}",
         "  counts: " + ", ".join(f"{k}={v}" for k, v in info["counts"].items()),
     ]
     if info["skipped"]:
-        lines.append(f"  skipped {len(info['skipped'])} files:")
+        lines.append(f"  skipped {len(info['skipped'])} {'rows' if info['modality'] == 'text' else 'files'}:")
         lines += [f"    {s['path']}: {s['reason']}" for s in info["skipped"][:50]]
     if info["ignored"]:
         lines.append(f"  ignored {info['ignored']} non-image files")
@@ -94,14 +102,17 @@ def cmd_gap(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from da_core.gap_workflow import analyse_gap, embeddings_npz, fmt_acc
+    from da_core.gap_workflow import analyse_gap, embeddings_npz, fmt_acc, map_hover_texts
 
     for flag, path in (("--save-embeddings", args.save_embeddings), ("--umap", args.umap)):
         if path:
             check_output_path(path, flag)
+    from da_core.embed import default_embedder
+
     source, target, alignment = load_pair(args.source, args.target)
     progress = None if args.json else stderr_progress
-    result = analyse_gap(source, target, args.embedder, args.max_samples, args.seed,
+    embedder = args.embedder or default_embedder(source.modality)
+    result = analyse_gap(source, target, embedder, args.max_samples, args.seed,
                          n_permutations=args.permutations, progress=progress)
     problems: list[str] = []  # outputs that could not be written: reported after the metrics
     if args.save_embeddings:
@@ -119,7 +130,8 @@ def cmd_gap(args: argparse.Namespace) -> int:
             labels = np.concatenate([result.source.labels.numpy(), result.target.labels.numpy()])
             mapped = reduce(points, "umap", seed=args.seed)
             fig = viz.embedding_map_figure(mapped.coords, domains, labels, result.source.classes,
-                                           title=f"UMAP ({mapped.engine}) of {args.source} vs {args.target}")
+                                           title=f"UMAP ({mapped.engine}) of {args.source} vs {args.target}",
+                                           hover_texts=map_hover_texts(result))
             write_output(args.umap, fig.to_html(include_plotlyjs=True).encode(), "--umap")
         except DAError as exc:
             problems.append(str(exc))
@@ -157,7 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_datasets)
 
-    p = sub.add_parser("describe", help="counts per class, shape and skipped files of a dataset spec")
+    p = sub.add_parser("describe", help="modality, counts per class, shape or text lengths, and skipped files of a "
+                                        "dataset spec")
     p.add_argument("spec", help="dataset spec, e.g. builtin:printed-digits?n=2000 or folder:PATH")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_describe)
@@ -165,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("gap", help="embed source and target and measure the gap between them")
     p.add_argument("--source", default=DEFAULT_SOURCE, help="source dataset spec")
     p.add_argument("--target", default=DEFAULT_TARGET, help="target dataset spec")
-    p.add_argument("--embedder", default="digits-cnn", help="digits-cnn, pixels, torchvision:ARCH or hf:PATH")
+    p.add_argument("--embedder", default=None, help="digits-cnn (images' default), pixels, torchvision:ARCH, minilm "
+                                                    "(text's default), tfidf or hf:PATH")
     p.add_argument("--max-samples", type=positive_int, default=2000, help="cap per domain (stratified, seeded)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--permutations", type=positive_int, default=200, help="MMD² permutation-test size")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from da_core.train import store as store_mod
 from da_core.train.store import RunStore, owner_token
 
 
@@ -131,3 +132,19 @@ def test_threads_write_concurrently(tmp_path: Path) -> None:
     frame = store.metrics(ids)
     assert len(frame) == 4 * 50 * 2
     assert frame.groupby("run_id").size().tolist() == [100] * 4
+
+
+def test_a_history_from_before_studies_is_brought_up_to_date(tmp_path: Path) -> None:
+    path = tmp_path / "runs.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(store_mod.SCHEMA.replace(",\n    kind TEXT NOT NULL DEFAULT 'sweep'", ""))
+    old.execute("INSERT INTO sweeps (created, status, config) VALUES (1.0, 'finished', '{}')")
+    old.commit()
+    old.close()
+    store = RunStore(path)
+    (sweep,) = store.list_sweeps()
+    assert sweep.kind == "sweep" and store.list_sweeps(kind="study") == []
+    study = store.create_sweep({"arms": []}, "finished", kind="study")
+    assert [s.id for s in store.list_sweeps(kind="study")] == [study] and len(store.list_sweeps(kind=None)) == 2
+    with pytest.raises(ValueError, match="unknown group kind"):
+        store.create_sweep({}, kind="nope")

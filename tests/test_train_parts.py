@@ -119,3 +119,32 @@ def test_the_baseline_is_its_own_step() -> None:
     assert not torch.equal(probe.head.weight, bb.head.weight)
     assert own.metrics["source_acc"] > 0.9 and probe.metrics["source_acc"] > 0.9
     assert own.affinity is None and own.seconds >= 0
+
+
+def test_augmentation_goes_where_augment_on_says() -> None:
+    from types import SimpleNamespace
+
+    from da_core.train.data import Batch
+
+    plan, _ = _plan(target_labels_per_class=2, target_share=0.5)
+    idx = torch.cat([torch.arange(4), torch.arange(plan.n_source, plan.n_source + 4)])
+    batch = plan.collate(idx)
+    assert batch.from_target.tolist() == [False] * 4 + [True] * 4
+
+    def brighten(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> Any:
+        return SimpleNamespace(images=torch.full_like(x, 255), soft_labels=None)
+
+    run = SimpleNamespace(augment=brighten, aug_gen=torch.Generator(), k=10)
+    for where, changed in (("both", [True] * 8), ("target", [False] * 4 + [True] * 4),
+                           ("source", [True] * 4 + [False] * 4)):
+        trainer = Trainer(TrainConfig.from_dict({**SMALL, "augment_on": where}))
+        out = trainer._augment(run, Batch(batch.inputs, batch.labels, from_target=batch.from_target))
+        assert [bool((out.inputs[i] == 255).all()) for i in range(8)] == changed, where
+    assert not TrainConfig.from_dict({**SMALL, "pipeline": {"ops": [{"name": "rotation"}]}, "strength": 0.5,
+                                      "augment_on": "target", "target_labels_per_class": 0}).augmented
+
+
+def test_a_run_reports_its_learned_feature_gap() -> None:
+    result = Trainer(TrainConfig.from_dict({**SMALL, "max_steps": 3, "target_labels_per_class": 2})).run()
+    gap = result.final["feature_mmd2"]
+    assert gap is not None and 0 < gap < 2  # printed and handwritten digits stay apart after 3 steps

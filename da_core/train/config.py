@@ -20,6 +20,7 @@ OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("cosine", "step", "constant")
 HEAD_INITS = ("auto", "probe", "random")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+AUGMENT_ON = ("both", "source", "target")  # which labelled training samples the pipeline augments
 MAX_BATCH_SIZE = 4096  # larger batches do not fit a short run on a laptop; a run also clamps to its data
 MAX_INDEX = 2**62  # sample indices past this cannot be real (and would overflow int64 arithmetic)
 
@@ -45,7 +46,9 @@ class TrainConfig:
     (method, parameters, fraction, how they are used, a hash of the selected uids), as read from the CSV.
 
     Augmentation: ``pipeline`` (a pipeline dict, see :mod:`da_core.augment`) applied on the fly to each
-    labelled training batch, on the training device, at ``strength`` (None: the pipeline's own strength).
+    labelled training batch, on the training device, at ``strength`` (None: the pipeline's own strength);
+    ``augment_on`` says which of the batch's samples: ``both`` (source and labelled target), ``source`` or
+    ``target`` (the labelled target samples only: target-domain augmentation).
     """
 
     source: str = DEFAULT_SOURCE
@@ -78,6 +81,7 @@ class TrainConfig:
     dann_weight: float = 1.0
     pipeline: dict[str, Any] | None = None
     strength: float | None = None
+    augment_on: str = "both"
     evals_per_epoch: int = 2
     device: str = "auto"
     name: str = ""
@@ -133,6 +137,7 @@ class TrainConfig:
         _choice(self, "optimizer", OPTIMIZERS)
         _choice(self, "schedule", SCHEDULES)
         _choice(self, "device", DEVICES)
+        _choice(self, "augment_on", AUGMENT_ON)
         _number(self, "backbone_lr_scale", 0.0, 10.0)
         _number(self, "lr", 0.0, 1e6, open_low=True)
         _number(self, "momentum", 0.0, 1.0)
@@ -202,6 +207,8 @@ class TrainConfig:
         if self.pipeline is None:
             return False
         strength = self.strength if self.strength is not None else self.pipeline.get("strength", 0.5)
+        if self.augment_on == "target" and self.target_labels_per_class == 0:
+            return False  # no labelled target sample to augment
         return bool(self.pipeline.get("ops")) and float(strength) > 0
 
 

@@ -43,7 +43,7 @@ _DATASETS: OrderedDict[str, Dataset] = OrderedDict()
 _DATASETS_LOCK = threading.Lock()
 
 
-def _load(spec: str) -> Dataset:
+def load_cached(spec: str) -> Dataset:
     """Load a dataset by spec, keeping the last few in memory (a sweep loads the same pair many times)."""
     from da_core.data import load_dataset, resolve
 
@@ -68,8 +68,8 @@ def prepare_data(config: TrainConfig, source: Dataset | None = None, target: Dat
     """
     from da_core.data import align_pair, stratified_split
 
-    src_full = source if source is not None else _load(config.source)
-    tgt_full = target if target is not None else _load(config.target)
+    src_full = source if source is not None else load_cached(config.source)
+    tgt_full = target if target is not None else load_cached(config.target)
     n_source_full = len(src_full)
     src_full, tgt_full, alignment = align_pair(src_full, tgt_full)
     if len(src_full) != n_source_full and (config.source_subset is not None or config.source_weights is not None):
@@ -156,11 +156,12 @@ def effective_batch_size(requested: int, pool: int) -> int:
 @dataclass
 class Batch:
     """One training batch after collation: the model's raw inputs (uint8 images; token ids later), hard labels,
-    and soft labels when MixUp/CutMix made them."""
+    soft labels when MixUp/CutMix made them, and which rows are labelled target samples (None: unknown)."""
 
     inputs: torch.Tensor
     labels: torch.Tensor
     soft: torch.Tensor | None = None
+    from_target: torch.Tensor | None = None
 
 
 class DataPlan:
@@ -220,7 +221,7 @@ class DataPlan:
     def collate(self, idx: torch.Tensor) -> Batch:
         """The batch at pool indices ``idx``, on the device."""
         idx = idx.to(self.device)
-        return Batch(self.pool_x[idx], self.pool_y[idx])
+        return Batch(self.pool_x[idx], self.pool_y[idx], from_target=idx >= self.n_source)
 
     def target_inputs(self, n: int, gen: torch.Generator) -> torch.Tensor:
         """``n`` unlabelled target training samples drawn with replacement from ``gen`` (for adaptation)."""

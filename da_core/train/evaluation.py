@@ -19,15 +19,21 @@ class Evaluator:
     """Scores the current model on the plan's held-out sets, times itself and reports ``eval`` events.
 
     ``predictions`` are the last evaluation's (source, target) predicted classes; ``last_step`` the step it ran at.
+    Given ``features`` (inputs -> backbone features) and ``classify`` (features -> classes) instead of only
+    ``predict``, it also keeps the last evaluation's (source, target) ``features``, for the learned feature gap.
     """
 
-    def __init__(self, plan: DataPlan, predict: Predict, emit: Emit) -> None:
+    def __init__(self, plan: DataPlan, predict: Predict, emit: Emit, *,
+                 features: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 classify: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         self.plan = plan
         self.predict = predict
         self.emit = emit
+        self._featurize, self._classify = features, classify
         self.seconds = 0.0
         self.last_step: int | None = None
         self.predictions: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.features: tuple[torch.Tensor, torch.Tensor] | None = None
         self.metrics: dict[str, Any] = {}
 
     @staticmethod
@@ -39,15 +45,22 @@ class Evaluator:
     def __call__(self, step: int, epoch: int) -> dict[str, Any]:
         """Evaluate now; returns and reports ``source_acc`` and ``target_acc``."""
         t = time.perf_counter()
-        preds = (self.predict(self.plan.source_eval[0]), self.predict(self.plan.target_eval[0]))
+        (sx, _), (tx, _) = self.plan.source_eval, self.plan.target_eval
+        if self._featurize is not None and self._classify is not None:
+            feats = (self._featurize(sx), self._featurize(tx))
+            preds = (self._classify(feats[0]), self._classify(feats[1]))
+        else:
+            feats, preds = None, (self.predict(sx), self.predict(tx))
         self.seconds += time.perf_counter() - t
-        return self.adopt(preds, step, epoch)
+        out = self.adopt(preds, step, epoch)
+        self.features = feats
+        return out
 
     def adopt(self, predictions: tuple[torch.Tensor, torch.Tensor], step: int, epoch: int) -> dict[str, Any]:
         """Take predictions made elsewhere (the baseline's, when the model starts as the baseline) as this
         evaluation, and report them."""
         (_, sy), (_, ty) = self.plan.source_eval, self.plan.target_eval
-        self.predictions, self.last_step = predictions, step
+        self.predictions, self.last_step, self.features = predictions, step, None
         self.metrics = {"source_acc": accuracy(predictions[0], sy), "target_acc": accuracy(predictions[1], ty)}
         self.emit("eval", {"step": step, "epoch": epoch, **self.metrics})
         return dict(self.metrics)

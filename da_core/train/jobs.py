@@ -1,4 +1,4 @@
-"""Background jobs: training runs and sweeps on worker threads, one compute slot at a time.
+"""Background jobs: training runs, sweeps and studies on worker threads, one compute slot at a time.
 
 The page submits a job and returns at once; a worker thread (which never calls streamlit) waits for the
 compute slot, runs the trainer, streams its metrics into memory (readable from any thread) and into the run
@@ -105,6 +105,19 @@ class JobManager:
         self._start(job, lambda: self._sweep(job, spec))
         return job
 
+    def submit_study(self, spec: Any, session: str, origin: str = "page", study_id: int | None = None) -> Job:
+        """Queue a comparison study (:class:`da_core.study.StudySpec`) for ``session``; given the id of a stored
+        study, resume it (its finished runs are kept)."""
+        spec.validate()
+        job = Job(uuid.uuid4().hex[:10], "study", session, spec.to_dict(), _manager=self)
+        if study_id is None:
+            study_id = self.store.create_sweep(job.config, "queued", origin=origin, session=session, kind="study")
+        else:
+            self.store.set_sweep_status(study_id, "queued")
+        job.sweep_id = study_id
+        self._start(job, lambda: self._study(job, spec))
+        return job
+
     def _start(self, job: Job, target: Callable[[], None]) -> None:
         with self._lock:
             self._jobs[job.id] = job
@@ -169,6 +182,20 @@ class JobManager:
 
         result = run_sweep(spec, self.store, sweep_id=job.sweep_id, stop=job._stop, job=job, on_run=on_run,
                            progress=lambda f: job._set(progress=f))
+        job._set(status=result.status, message=result.message, result=result.to_dict(),
+                 progress=1.0 if result.status == "finished" else job.progress)
+
+    def _study(self, job: Job, spec: Any) -> None:
+        from da_core.study import run_study
+
+        assert job.sweep_id is not None
+
+        def on_run(run_id: int, index: int, total: int, label: str) -> None:
+            job._set(run_id=run_id, message=f"run {index + 1} of {total}: {label}")
+
+        result = run_study(spec, self.store, study_id=job.sweep_id, stop=job._stop, job=job, on_run=on_run,
+                           progress=lambda f: job._set(progress=f),
+                           on_setup=lambda f, m: job._set(message=f"set-up: {m}"))
         job._set(status=result.status, message=result.message, result=result.to_dict(),
                  progress=1.0 if result.status == "finished" else job.progress)
 

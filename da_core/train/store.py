@@ -1,9 +1,11 @@
 """Run history: a SQLite database (stdlib ``sqlite3``, WAL mode) under ``DA_DATA_DIR``.
 
 Tables: ``runs`` (id, created, config JSON, status, final metrics JSON, message, ...), ``metrics`` (run id,
-step, epoch, name, value) and ``sweeps``.  The page, background jobs and the command line all write here,
-so a run started anywhere shows up in the history.  One connection per store, guarded by a lock, serves
-every thread of a process; WAL lets another process (the CLI beside the server) write at the same time.
+step, epoch, name, value) and ``sweeps``: groups of runs, of ``kind`` ``sweep`` (strength × seeds) or
+``study`` (arms × seeds, see :mod:`da_core.study`); a group's runs carry its id in ``sweep_id``.  The page,
+background jobs and the command line all write here, so a run started anywhere shows up in the history.  One
+connection per store, guarded by a lock, serves every thread of a process; WAL lets another process (the CLI
+beside the server) write at the same time.
 
 Each active run records its owner (host, pid and a per-process token).  :meth:`RunStore.mark_interrupted`,
 called when a server or CLI starts, marks queued/running runs whose owner process is gone as
@@ -45,6 +47,7 @@ ACTIVE = ("queued", "running")
 TERMINAL = ("finished", "stopped", "diverged", "failed", "interrupted")
 STATUSES = ACTIVE + TERMINAL
 DB_NAME = "runs.sqlite"
+GROUP_KINDS = ("sweep", "study")  # what a row of ``sweeps`` groups
 
 _PROCESS_TOKEN = uuid.uuid4().hex[:12]
 
@@ -59,7 +62,8 @@ CREATE TABLE IF NOT EXISTS sweeps (
     message TEXT NOT NULL DEFAULT '',
     origin TEXT NOT NULL DEFAULT 'api',
     session TEXT,
-    owner TEXT
+    owner TEXT,
+    kind TEXT NOT NULL DEFAULT 'sweep'
 );
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -173,6 +177,7 @@ class SweepRecord:
     message: str
     origin: str
     session: str | None
+    kind: str = "sweep"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
@@ -240,6 +245,7 @@ class RunStore:
             conn.execute("PRAGMA foreign_keys=ON")
             conn.executescript(SCHEMA)
             self._check(conn)
+            _migrate(conn)
             conn.execute("DELETE FROM metrics WHERE 0")  # a no-op write: fails now when the file cannot be written
             return conn
         except (sqlite3.Error, StoreError) as exc:
@@ -556,12 +562,14 @@ class RunStore:
     # ---------------------------------------------------------------------------------- sweeps
 
     def create_sweep(self, config: dict[str, Any], status: str = "queued", origin: str = "api",
-                     session: str | None = None) -> int:
-        """Insert a sweep and return its id."""
+                     session: str | None = None, kind: str = "sweep") -> int:
+        """Insert a sweep (or another group of runs: ``kind`` ``study``) and return its id."""
         _check_status(status)
-        cur = self._write("INSERT INTO sweeps (created, status, config, origin, session, owner) "
-                          "VALUES (?, ?, ?, ?, ?, ?)",
-                          (time.time(), status, _dumps(config), origin, session, owner_token()))
+        if kind not in GROUP_KINDS:
+            raise ValueError(f"unknown group kind {kind!r}; one of {', '.join(GROUP_KINDS)}")
+        cur = self._write("INSERT INTO sweeps (created, status, config, origin, session, owner, kind) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                          (time.time(), status, _dumps(config), origin, session, owner_token(), kind))
         return int(cur.lastrowid)  # type: ignore[arg-type]
 
     def set_sweep_status(self, sweep_id: int, status: str, message: str | None = None,
@@ -600,10 +608,17 @@ class RunStore:
     def _sweep_record(self, row: sqlite3.Row) -> SweepRecord:
         return self._with_unsaved("sweeps", _sweep(row))
 
-    def list_sweeps(self, limit: int | None = None) -> list[SweepRecord]:
-        """Sweeps, newest first."""
-        sql = "SELECT * FROM sweeps ORDER BY id DESC" + (f" LIMIT {int(limit)}" if limit is not None else "")
-        return [self._sweep_record(r) for r in self._query(sql)]
+    def list_sweeps(self, limit: int | None = None, kind: str | None = "sweep") -> list[SweepRecord]:
+        """Sweeps (or the groups of another ``kind``; None: all of them), newest first."""
+        where, params = ("", []) if kind is None else ("WHERE kind = ?", [kind])
+        if kind is not None and not self._has_kind():
+            where, params = ("", []) if kind == "sweep" else ("WHERE 0", [])
+        sql = f"SELECT * FROM sweeps {where} ORDER BY id DESC" + (f" LIMIT {int(limit)}" if limit is not None else "")
+        return [self._sweep_record(r) for r in self._query(sql, params)]
+
+    def _has_kind(self) -> bool:
+        """Whether the groups table has its ``kind`` column (a read-only history from an older version may not)."""
+        return any(r[1] == "kind" for r in self._query("PRAGMA table_info(sweeps)"))
 
     def delete_sweep(self, sweep_id: int) -> bool:
         """Delete a finished sweep with its runs and their metrics."""
@@ -638,6 +653,13 @@ class RunStore:
         except StoreWriteError as exc:
             log.warning("could not mark interrupted runs: %s", exc)
         return marked
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a history written by an older version up to this schema (columns added since, with defaults)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(sweeps)").fetchall()}
+    if "kind" not in columns:  # before studies, every group was a sweep
+        conn.execute("ALTER TABLE sweeps ADD COLUMN kind TEXT NOT NULL DEFAULT 'sweep'")
 
 
 def _reason(exc: sqlite3.Error) -> str:
@@ -692,7 +714,8 @@ def _run(row: sqlite3.Row) -> RunRecord:
 def _sweep(row: sqlite3.Row) -> SweepRecord:
     return SweepRecord(id=row["id"], created=row["created"], ended=row["ended"], status=row["status"],
                        config=_loads(row["config"]) or {}, result=_loads(row["result"]), message=row["message"],
-                       origin=row["origin"], session=row["session"])
+                       origin=row["origin"], session=row["session"],
+                       kind=row["kind"] if "kind" in row.keys() else "sweep")  # noqa: SIM118 (Row: in tests values)
 
 
 _STORES: dict[str, RunStore] = {}

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from da_core.errors import DAError, SpecError
+from da_core.stats import interval
 from da_core.train.config import TrainConfig
 from da_core.train.store import RunStore, get_store
 
@@ -152,21 +153,6 @@ def number_list(text: str) -> list[float]:
     return [float(v) for v in text.replace(";", ",").split(",") if v.strip()]
 
 
-def _interval(values: list[float], level: float = 0.95) -> tuple[float, float, float, float]:
-    """Mean, standard deviation and a t-interval for the mean over seeds (the mean twice when n = 1)."""
-    arr = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
-    if len(arr) == 0:
-        return math.nan, math.nan, math.nan, math.nan
-    mean = float(arr.mean())
-    if len(arr) == 1:
-        return mean, 0.0, mean, mean
-    from scipy import stats
-
-    sd = float(arr.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + level / 2, len(arr) - 1)) * sd / math.sqrt(len(arr))
-    return mean, sd, mean - half, mean + half
-
-
 def add_diversity(results: list[dict[str, Any]]) -> None:
     """Set ``diversity`` on each result: its final training loss / the strength-0 run's (same seed and lr)."""
     reference = {(r["seed"], r["lr"]): r.get("train_loss") for r in results if r["strength"] == 0.0}
@@ -186,7 +172,8 @@ def summarize(results: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], floa
                  and r["target_acc"] is not None and math.isfinite(r["target_acc"])]
         if not group:  # nothing measured at this setting: it cannot be the best either
             continue
-        mean, sd, lo, hi = _interval([r["target_acc"] for r in group])
+        ci = interval([r["target_acc"] for r in group])
+        mean, sd, lo, hi = ci.mean, ci.sd, ci.low, ci.high
         summary.append({
             "strength": strength, "lr": lr, "n": len(group),
             "target_acc": mean, "target_acc_sd": sd, "target_acc_low": max(lo, 0.0), "target_acc_high": min(hi, 1.0),

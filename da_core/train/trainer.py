@@ -43,6 +43,7 @@ __all__ = ["STATUSES", "Callback", "Classifier", "TrainData", "TrainResult", "Tr
 Callback = Callable[[str, dict[str, Any]], None]
 """A callback receives an event name (start, step, eval, epoch, end) and a JSON-able payload."""
 
+FEATURE_GAP_ROWS = 1000  # held-out samples per domain in a run's learned feature gap (MMD²)
 STATUSES = ("queued", "running", "finished", "stopped", "diverged", "failed", "interrupted")
 
 
@@ -139,6 +140,27 @@ class Trainer:
         k = len(self.data.classes)  # type: ignore[union-attr]
         return lambda x, y, gen: pipe.apply(x, labels=y, strength=cfg.strength, generator=gen, num_classes=k)
 
+    def _augment(self, run: _Run, batch: Batch) -> Batch:
+        """The batch with the pipeline applied to the rows ``augment_on`` names (all of them for ``both``)."""
+        rows = None
+        if self.config.augment_on != "both" and batch.from_target is not None:
+            rows = batch.from_target if self.config.augment_on == "target" else ~batch.from_target
+            if bool(rows.all()):
+                rows = None
+            elif not bool(rows.any()):
+                return batch
+        if rows is None:
+            out = run.augment(batch.inputs, batch.labels, run.aug_gen)
+            return Batch(out.images, batch.labels, out.soft_labels, batch.from_target)
+        out = run.augment(batch.inputs[rows], batch.labels[rows], run.aug_gen)
+        inputs = batch.inputs.clone()
+        inputs[rows] = out.images
+        soft = None
+        if out.soft_labels is not None:  # MixUp/CutMix mixed the augmented rows among themselves
+            soft = nn.functional.one_hot(batch.labels, run.k).to(out.soft_labels.dtype)
+            soft[rows] = out.soft_labels
+        return Batch(inputs, batch.labels, soft, batch.from_target)
+
     @torch.no_grad()
     def _features(self, images: torch.Tensor, batch: int = 1024) -> torch.Tensor:
         """Backbone features of uint8 images (on the device), in eval mode, batched."""
@@ -148,6 +170,20 @@ class Trainer:
         out = [bb(self.preprocess(images[i:i + batch])).flatten(1) for i in range(0, len(images), batch)]
         bb.train(was_training and self.config.mode == "full")
         return torch.cat(out) if out else images.new_zeros((0, self.dim), dtype=torch.float32)
+
+    def _feature_gap(self, run: _Run) -> float | None:
+        """MMD² between the trained backbone's features of the held-out source and target (at most
+        :data:`FEATURE_GAP_ROWS` of each, seeded): how close the run brought the domains in its own features."""
+        from da_core.gap import mmd2
+
+        feats = run.evaluate.features
+        if feats is None:
+            (sx, _), (tx, _) = run.plan.source_eval, run.plan.target_eval
+            feats = (self._features(sx), self._features(tx))
+        fs, ft = (_capped(f.float(), FEATURE_GAP_ROWS, self.config.split_seed + i) for i, f in enumerate(feats))
+        if len(fs) < 2 or len(ft) < 2:
+            return None
+        return _clean(mmd2(fs, ft, seed=self.config.split_seed, device=fs.device))
 
     @torch.no_grad()
     def _predict(self, images: torch.Tensor) -> torch.Tensor:
@@ -243,7 +279,8 @@ class Trainer:
         objective = objective_for(cfg)(cfg, bb.dim, device, gen)
         opt = self._optimizer(objective)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg, plan.total))
-        evaluate = Evaluator(plan, self._predict, self._emit)
+        evaluate = Evaluator(plan, self._predict, self._emit, features=self._features,
+                             classify=lambda f: self.model.head(f).argmax(1))
         evaluate.seconds = baseline.seconds
         return _Run(device, data, k, bb, plan, baseline, objective, opt, sched, evaluate, augment, gen, aug_gen)
 
@@ -265,8 +302,7 @@ class Trainer:
                 t_step = time.perf_counter()
                 batch = plan.collate(idx)
                 if run.augment is not None:
-                    out = run.augment(batch.inputs, batch.labels, run.aug_gen)
-                    batch = Batch(out.images, batch.labels, out.soft_labels)
+                    batch = self._augment(run, batch)
                 result = run.objective.loss(StepInputs(
                     batch, self.preprocess(batch.inputs), self._train_features, self.model.backbone,
                     self.model.head, self.preprocess, plan, step / total, run.gen, run.k))
@@ -305,6 +341,7 @@ class Trainer:
                 train_seconds: float, t_start: float) -> TrainResult:
         """The final evaluation (also after Stop: the model is fine, only shorter-trained), details and result."""
         k, baseline, evaluate = run.k, run.baseline, run.evaluate
+        feature_gap = None
         tev_y = run.plan.target_eval[1]
         details: dict[str, Any] = {"classes": run.data.classes, "conversions": run.data.conversions,
                                    "notes": run.plan.notes, "batch_size": run.plan.batch_size,
@@ -320,6 +357,7 @@ class Trainer:
             target_pred = evaluate.predictions[1]  # type: ignore[index]
             details["confusion"] = confusion(target_pred, tev_y, k)
             details["per_class"] = per_class_accuracy(target_pred, tev_y, k)
+            feature_gap = self._feature_gap(run)
         seconds = time.perf_counter() - t_start
         recent = epoch.losses or ([self.history[-1]["train_loss"]] if self.history else [])
         final = {
@@ -329,6 +367,7 @@ class Trainer:
             "baseline_source_acc": baseline.metrics["source_acc"],
             "baseline_target_acc": baseline.metrics["target_acc"],
             "affinity": _clean(baseline.affinity),
+            "feature_mmd2": feature_gap,
             "steps": step,
             "total_steps": run.plan.total,
             "seconds": round(seconds, 3),
@@ -339,6 +378,13 @@ class Trainer:
         final.update({name: float(np.mean(values)) for name, values in epoch.logs.items()})
         self._emit("end", {"status": status, "message": message, "final": final})
         return TrainResult(status, final, list(self.history), seconds, message, details)
+
+
+def _capped(x: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """At most ``n`` rows of ``x``, a seeded sample (all of them when there are fewer)."""
+    if len(x) <= n:
+        return x
+    return x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n].to(x.device)]
 
 
 def run_training(config: TrainConfig, callbacks: list[Callback] | None = None, stop: threading.Event | None = None,
