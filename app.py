@@ -23,6 +23,7 @@ PAGE_NEEDS: dict[str, tuple[str, ...]] = {
     "gap": ("datasets", "model", "embeddings", "map", "metrics"),
     "augment": ("datasets",),
     "select": ("datasets",),
+    "study": ("datasets",),
 }
 
 st.set_page_config(page_title="Domain Shift Studio", page_icon=str(ASSETS / "icon.svg"), layout="wide")
@@ -35,6 +36,7 @@ PAGES = [
     st.Page("pages/select.py", title="Selection", icon=":material/filter_alt:"),
     st.Page("pages/augment.py", title="Augmentation lab", icon=":material/auto_fix_high:"),
     st.Page("pages/train.py", title="Training", icon=":material/model_training:"),
+    st.Page("pages/study.py", title="Study", icon=":material/science:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
 ]
 

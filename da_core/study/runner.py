@@ -122,6 +122,9 @@ class StudyResult:
             "runs_total": self.spec.run_count(), "runs_done": len([r for r in self.records
                                                                     if r["status"] == "finished"]),
             "records": self.records,
+            "plan": {"arms": list(self.spec.arms), "seeds": list(self.spec.seeds),
+                     "cells": [c.key for c in self.spec.cells()],
+                     "runs_per_arm": len(self.spec.cells()) * len(self.spec.seeds)},
         }
         if self.spec.is_grid:
             out["cells"] = [c.to_dict() for c in self.cells]
