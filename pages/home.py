@@ -47,8 +47,11 @@ st.markdown(
 1. **Datasets** — choose a source and a target (built-in pairs, your folders or ZIPs, torchvision files)
    and compare them side by side: samples per class, class balance, pixel statistics, what failed to load.
 2. **Gap map** — embed both domains, draw them on one UMAP map and measure the gap with honest metrics.
-3. **Augmentation lab** — preview augmentations with one strength knob and see where "more" starts to hurt.
-4. **Training** — short fine-tuning runs (optionally adversarial) with live charts and a run history.
+3. **Selection** — weigh the source by how target-like each sample is and keep what serves the target.
+4. **Augmentation lab** — preview augmentations with one strength knob and see where "more" starts to hurt.
+5. **Training** — short fine-tuning runs (optionally adversarial) with live charts and a run history.
+6. **Study** — selection vs augmentation vs both vs DANN at equal budget, paired over seeds, with a
+   recommendation from the numbers and a map of when each wins.
 
 The default pair, printed digits → handwritten digits, is a real synthetic-to-real gap: a classifier
 trained on printed digits loses a large share of its accuracy on handwritten ones.
@@ -62,5 +65,7 @@ st.page_link("pages/augment.py", label="Augmentation lab: one strength knob, liv
              icon=":material/auto_fix_high:")
 st.page_link("pages/train.py", label="Training: short fine-tuning runs with live charts (optionally DANN)",
              icon=":material/model_training:")
+st.page_link("pages/study.py", label="Study: select, augment, both or DANN — which closes the gap on this pair, and "
+             "when", icon=":material/science:")
 st.page_link("pages/runs.py", label="Runs: the history of every run, overlays, downloads and sweeps",
              icon=":material/history:")

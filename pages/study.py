@@ -79,7 +79,7 @@ with st.expander("Study settings", expanded=not manager.jobs(session=SESSION)):
         spec = None
         st.error(f"**These settings cannot make a study.** {exc}")
     if spec is not None:
-        seconds, basis = estimate_seconds(spec, manager.store)
+        seconds, basis = estimate_seconds(spec, manager.store, len(source))
         cells = len(spec.cells())
         st.info(f"**{spec.run_count()} runs** ({len(spec.arms)} arms × {len(spec.seeds)} seeds"
                 + (f" × {cells} cells" if spec.is_grid else "") + "). "
@@ -107,11 +107,7 @@ if st.session_state.get("study_error"):
 
 # ------------------------------------------------------------------------------------------ live view
 def _current() -> object:
-    job = manager.get(st.session_state.get("study_job", ""))
-    if job is None or job.session != SESSION:
-        mine = [j for j in manager.jobs(session=SESSION) if j.kind == "study"]
-        job = mine[0] if mine else None
-    return job
+    return manager.current(st.session_state.get("study_job"), SESSION, "study")
 
 
 job = _current()

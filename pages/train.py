@@ -47,11 +47,7 @@ if st.session_state.get("train_error"):
 
 # ------------------------------------------------------------------------------------------ live view
 def _current_job() -> Any:
-    job = manager.get(st.session_state.get("train_job", ""))
-    if job is None or job.session != SESSION:
-        mine = [j for j in manager.jobs(session=SESSION) if j.kind == "train"]
-        job = mine[0] if mine else None
-    return job
+    return manager.current(st.session_state.get("train_job"), SESSION, "train")
 
 
 job = _current_job()

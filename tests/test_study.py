@@ -145,3 +145,17 @@ def test_compare_mistakes_are_one_line(argv: list[str], needle: str, capsys: pyt
     assert code == 2
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_estimate_falls_back_to_seconds_per_step(tmp_path: Path) -> None:
+    from da_core.study.runner import steps_per_run
+
+    store = RunStore(tmp_path / "runs.sqlite")
+    spec = _spec()
+    assert estimate_seconds(spec, store, 600) == (None, estimate_seconds(spec, store)[1])
+    other = TrainConfig.from_dict({**SMALL, "max_steps": 10}).to_dict()
+    run = store.create_run(other, "running")
+    store.set_status(run, "finished", final={"seconds": 5.0, "total_steps": 10})
+    seconds, basis = estimate_seconds(_spec(base=TrainConfig.from_dict({**SMALL, "max_steps": 20})), store, 600)
+    assert seconds == pytest.approx(0.5 * 20 * 8) and "seconds per step" in basis  # 4 arms x 2 seeds
+    assert steps_per_run(TrainConfig(epochs=2, batch_size=64), 3000) == 2 * 38

@@ -334,31 +334,52 @@ def run_study(spec: StudySpec, store: RunStore | None = None, study_id: int | No
     return result
 
 
-def estimate_seconds(spec: StudySpec, store: RunStore | None = None) -> tuple[float | None, str]:
-    """How long ``spec`` will likely take, from the times of finished runs in the history with the same pair,
-    backbone and budget (per arm kind: DANN runs take longer), plus past studies' set-up; (None, why) without any."""
+def steps_per_run(base: TrainConfig, n_source: int) -> int:
+    """The optimisation steps every run of a study takes on a source of ``n_source`` samples (the equal budget:
+    ``max_steps``, else epochs over the whole source training split)."""
+    if base.max_steps is not None:
+        return int(base.max_steps)
+    train = max(2, n_source - max(1, round(base.source_eval_fraction * n_source)))
+    return base.epochs * max(1, math.ceil(train / min(base.batch_size, train)))
+
+
+def estimate_seconds(spec: StudySpec, store: RunStore | None = None,
+                     n_source: int | None = None) -> tuple[float | None, str]:
+    """How long ``spec`` will likely take, from finished runs in the history: those with the same pair, backbone
+    and budget (per arm kind: DANN and augmented runs take longer), else (given the source's size) the seconds
+    per step of runs with the same backbone and mode; plus past studies' set-up.  (None, why) without any."""
     store = store or get_store()
     base = spec.base
-    same = []
+    same, per_step = [], []
     for run in store.list_runs(status="finished", limit=500):
         cfg, fin = run.config, run.final or {}
-        if not fin.get("seconds") or any(cfg.get(f) != getattr(base, f) for f in (
-                "source", "target", "backbone", "mode", "epochs", "max_steps", "batch_size", "evals_per_epoch")):
+        if not fin.get("seconds") or cfg.get("backbone") != base.backbone or cfg.get("mode") != base.mode:
             continue
-        same.append((bool(cfg.get("dann")), cfg.get("pipeline") is not None, float(fin["seconds"])))
-    if not same:
-        return None, ("no finished run with this pair, backbone and budget in the history yet: the estimate "
-                      "appears after the first run")
-    overall = statistics.median(s for _, _, s in same)
+        kind = (bool(cfg.get("dann")), cfg.get("pipeline") is not None)
+        if fin.get("total_steps"):
+            per_step.append((*kind, float(fin["seconds"]) / float(fin["total_steps"])))
+        if all(cfg.get(f) == getattr(base, f) for f in ("source", "target", "epochs", "max_steps", "batch_size",
+                                                        "evals_per_epoch")):
+            same.append((*kind, float(fin["seconds"])))
+    if same:
+        times, scale = same, 1.0
+        basis = f"from the median time of {len(same)} finished runs with this pair and budget"
+    elif per_step and n_source:
+        times, scale = per_step, float(steps_per_run(base, n_source))
+        basis = (f"from the seconds per step of {len(per_step)} finished {base.backbone} runs on other pairs or "
+                 f"budgets, at {int(scale)} steps a run")
+    else:
+        return None, ("no finished run of this backbone in the history yet: the estimate appears after the first "
+                      "run")
+    overall = statistics.median(t for _, _, t in times)
     total = 0.0
     for arm_name in spec.arms:
         arm = get_arm(arm_name)
-        kind = [s for d, p, s in same if d == arm.dann and p == arm.augment]
-        total += (statistics.median(kind) if kind else overall) * len(spec.cells()) * len(spec.seeds)
+        kind = [t for d, p, t in times if d == arm.dann and p == arm.augment]
+        total += (statistics.median(kind) if kind else overall) * scale * len(spec.cells()) * len(spec.seeds)
     setups = [float((s.result or {}).get("setup", {}).get("seconds", math.nan))
               for s in store.list_sweeps(limit=20, kind="study") if s.result and s.result.get("setup")]
     setups = [s for s in setups if math.isfinite(s)]
-    setup = statistics.median(setups) if setups else 0.0
-    basis = (f"from the median time of {len(same)} finished runs with this pair and budget"
-             + (f" and {len(setups)} studies' set-up" if setups else ""))
-    return total + setup, basis
+    if setups:
+        basis += f" and {len(setups)} studies' set-up"
+    return total + (statistics.median(setups) if setups else 0.0), basis

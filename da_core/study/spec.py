@@ -14,7 +14,7 @@ from typing import Any
 
 from da_core.errors import SpecError
 from da_core.study.arms import REFERENCE, default_arms, get_arm
-from da_core.train.config import AUGMENT_ON, TrainConfig
+from da_core.train.config import AUGMENT_ON, TrainConfig, check_seeds
 
 DEFAULT_METHOD = "density-ratio"
 DEFAULT_FRACTION = 0.5
@@ -73,12 +73,7 @@ class StudySpec:
         for name in self.arms:
             get_arm(name)
         self.arms = [REFERENCE, *[a for a in dict.fromkeys(self.arms) if a != REFERENCE]]
-        if not isinstance(self.seeds, list | tuple) or not self.seeds:
-            raise SpecError("seeds: expected a non-empty list of integers")
-        for i, s in enumerate(self.seeds):
-            if isinstance(s, bool) or not isinstance(s, int) or s < 0:
-                raise SpecError(f"seeds[{i}]: expected a non-negative integer, got {s!r}")
-        self.seeds = list(dict.fromkeys(self.seeds))
+        self.seeds = check_seeds(self.seeds)
         if not isinstance(self.method, str) or not self.method:
             raise SpecError("method: expected a selector name")
         if any(get_arm(a).select for a in self.arms):

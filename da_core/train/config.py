@@ -215,6 +215,17 @@ class TrainConfig:
 # ------------------------------------------------------------------------------------------ checks
 
 
+def check_seeds(seeds: Any, field_name: str = "seeds") -> list[int]:
+    """A non-empty list of distinct non-negative integer seeds (repeats dropped, order kept); :class:`SpecError`
+    names the bad entry."""
+    if not isinstance(seeds, list | tuple) or not seeds:
+        raise SpecError(f"{field_name}: expected a non-empty list of integers")
+    for i, s in enumerate(seeds):
+        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+            raise SpecError(f"{field_name}[{i}]: expected a non-negative integer, got {s!r}")
+    return list(dict.fromkeys(seeds))
+
+
 def _string(cfg: TrainConfig, name: str) -> None:
     value = getattr(cfg, name)
     if not isinstance(value, str) or not value.strip():

@@ -216,6 +216,14 @@ class JobManager:
             jobs = [j for j in jobs if j.done != active]
         return sorted(jobs, key=lambda j: j.created, reverse=True)
 
+    def current(self, job_id: str | None, session: str, kind: str) -> Job | None:
+        """The job a page shows: ``job_id`` when it is this session's, else the session's newest job of ``kind``."""
+        job = self.get(job_id or "")
+        if job is None or job.session != session:
+            mine = [j for j in self.jobs(session=session) if j.kind == kind]
+            job = mine[0] if mine else None
+        return job
+
     def forget(self, job_id: str) -> None:
         """Drop a finished job from memory (its run stays in the store)."""
         with self._lock:

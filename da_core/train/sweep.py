@@ -22,7 +22,7 @@ import numpy as np
 
 from da_core.errors import DAError, SpecError
 from da_core.stats import interval
-from da_core.train.config import TrainConfig
+from da_core.train.config import TrainConfig, check_seeds
 from da_core.train.store import RunStore, get_store
 
 log = logging.getLogger(__name__)
@@ -54,12 +54,7 @@ class SweepSpec:
             if isinstance(s, bool) or not isinstance(s, int | float) or not 0.0 <= float(s) <= 1.0:
                 raise SpecError(f"strengths[{i}]: expected a number in [0, 1], got {s!r}")
         self.strengths = sorted({round(float(s), 6) for s in self.strengths} | {0.0})
-        if not isinstance(self.seeds, list | tuple) or not self.seeds:
-            raise SpecError("seeds: expected a non-empty list of integers")
-        for i, s in enumerate(self.seeds):
-            if isinstance(s, bool) or not isinstance(s, int) or s < 0:
-                raise SpecError(f"seeds[{i}]: expected a non-negative integer, got {s!r}")
-        self.seeds = list(dict.fromkeys(self.seeds))
+        self.seeds = check_seeds(self.seeds)
         if self.lrs is not None:
             if not isinstance(self.lrs, list | tuple) or not self.lrs:
                 raise SpecError("lrs: expected a non-empty list of learning rates or null")
