@@ -115,9 +115,11 @@ def saved_studies(manager: Any, session: str) -> None:
     result = study.result or {}
     if study.message:
         st.caption(f"{study.status}: {study.message}")
-    if result.get("arms"):
-        headline(result, key="saved")
     active = any(j.sweep_id == study.id and not j.done for j in manager.jobs())
+    if active:
+        st.caption("This study is running: its results fill in above as its runs finish.")
+    elif result.get("arms"):
+        headline(result, key="saved")
     c1, c2, c3, c4 = st.columns(4)
     c1.download_button("Runs (CSV)", _records_csv(result), f"study-{study.id}.csv", "text/csv",
                        key="study_csv", width="stretch", disabled=not result.get("records"))

@@ -61,7 +61,8 @@ def history() -> None:
     statuses = c1.multiselect("Status", list(STATUSES), key="runs_status", placeholder="any status")
     origin = c2.selectbox("Started from", ["any", "page", "cli", "api"], key="runs_origin")
     text = c3.text_input("Search name, settings or message", key="runs_text", placeholder="e.g. dann or corrupted")
-    with_sweeps = c4.checkbox("Sweep runs", value=False, key="runs_with_sweeps", help="Include the runs of sweeps.")
+    with_sweeps = c4.checkbox("Sweep and study runs", value=False, key="runs_with_sweeps",
+                              help="Include the runs of sweeps and studies (a study shows its own on the Study page).")
     table = store.runs_frame(status=statuses or None, origin=None if origin == "any" else origin, text=text or None,
                              include_sweeps=with_sweeps)
     if table.empty:

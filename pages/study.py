@@ -129,10 +129,12 @@ def live_view() -> None:
         c2.button("Stop", key="study_stop", on_click=current.stop, disabled=snap["stopping"], width="stretch",
                   help="Ends the current run within one batch; finished runs are kept, and Resume goes on.")
         _study_results.arm_progress(result)
-    elif snap["status"] in ("failed",):
+        if result.get("arms"):
+            _study_results.headline(result, key="live")
+    elif snap["status"] == "failed":
         st.error(f"**The study failed.** {snap['message']}")
-    if result.get("arms"):
-        _study_results.headline(result, key="live")
+    else:
+        st.caption(f"{snap['message'] or snap['status']}. Its results are under **Saved studies** below.")
     if current.done and st.session_state.get("_study_shown") != current.id:
         st.session_state["_study_shown"] = current.id
         st.rerun(scope="app")
