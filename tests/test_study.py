@@ -159,3 +159,17 @@ def test_the_estimate_falls_back_to_seconds_per_step(tmp_path: Path) -> None:
     seconds, basis = estimate_seconds(_spec(base=TrainConfig.from_dict({**SMALL, "max_steps": 20})), store, 600)
     assert seconds == pytest.approx(0.5 * 20 * 8) and "seconds per step" in basis  # 4 arms x 2 seeds
     assert steps_per_run(TrainConfig(epochs=2, batch_size=64), 3000) == 2 * 38
+
+
+def test_compare_resumes_a_stopped_study(capsys: pytest.CaptureFixture[str]) -> None:
+    from da_core.train.store import get_store
+
+    stop = threading.Event()
+    spec = _spec(arms=["source-only"], seeds=[0, 1])
+    first = run_study(spec, get_store(), stop=stop, on_run=lambda r, i, n, label: stop.set())
+    assert first.status == "stopped"
+    assert main(["compare", "--resume", str(first.study_id), "--json"]) == 0
+    data = strict_json(capsys.readouterr().out)
+    assert data["study_id"] == first.study_id and data["runs_done"] == 2 and data["status"] == "finished"
+    assert main(["compare", "--resume", "99999"]) == 2
+    assert "no study #99999" in capsys.readouterr().err

@@ -43,6 +43,19 @@ def _spec(args: argparse.Namespace) -> Any:
     return spec.validate()
 
 
+def _stored(store: Any, study_id: int) -> Any:
+    """The spec of a stored study, to resume it; :class:`SpecError` when there is none or it is running."""
+    from da_core.study import StudySpec
+
+    study = store.get_sweep(study_id)
+    if study is None or study.kind != "study":
+        raise SpecError(f"--resume {study_id}: there is no study #{study_id} in the run history")
+    if study.status in ("queued", "running"):
+        raise SpecError(f"--resume {study_id}: study #{study_id} is {study.status} (in another process?); stop it "
+                        "first")
+    return StudySpec.from_dict(study.config)
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     """Run the study and print each arm's target accuracy with intervals, the paired differences and the
     recommendation (and the map's cells)."""
@@ -50,13 +63,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from da_core.study import estimate_seconds, run_study
     from da_core.train.cli import _open_store, _progress
 
-    spec = _spec(args)
     store = _open_store(args)
+    if args.resume is not None:
+        spec, study_id = _stored(store, args.resume), args.resume
+    else:
+        spec = _spec(args)
+        study_id = store.create_sweep(spec.to_dict(), "queued", origin="cli", kind="study")
     show = _progress(args)
     if show:
         seconds, basis = estimate_seconds(spec, store)
         show(0.0, f"{spec.run_count()} runs; " + (f"about {seconds / 60:.1f} min ({basis})" if seconds else basis))
-    study_id = store.create_sweep(spec.to_dict(), "queued", origin="cli", kind="study")
     try:
         result = run_study(spec, store, study_id=study_id, origin="cli",
                            on_run=(lambda rid, i, n, label: show(i / n, f"run {i + 1}/{n} (#{rid}) {label}"))
@@ -129,5 +145,7 @@ def register(sub: Any) -> None:
     p.add_argument("--source-share", type=number_list(float, 0.0, 1.0, "source share"), default=None,
                    metavar="1,0.2", help="with --grid: the shares of the source pool (default 1,0.2)")
     p.add_argument("--name", default="", help="a name for the study")
+    p.add_argument("--resume", type=positive_int, default=None, metavar="ID",
+                   help="go on with a stopped or interrupted study (its finished runs are kept; other flags ignored)")
     p.set_defaults(func=cmd_compare)
 
