@@ -18,7 +18,10 @@ $(STAMP): requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	@touch $(STAMP)
 
+# The text built-ins' corpora (VADER ground truth) come from the vadersentiment sdist on PyPI, checked against a
+# pinned sha256, into DA_CACHE_DIR (never into the repo); a second run only checks them.  DA_FETCH_TEXT=0 skips it.
 setup: $(STAMP)
+	@if [ "$${DA_FETCH_TEXT:-1}" != 0 ]; then $(PY) -m da_core fetch-text --quiet; fi
 
 # The one-time work for the default pair (datasets, digits-cnn, embeddings, UMAP's compile and map, gap metrics)
 # goes to DA_CACHE_DIR before the server starts, so a first visit does not wait for it; a few seconds when all

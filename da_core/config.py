@@ -4,6 +4,7 @@
 - ``DA_DATA_DIR`` (default ``~/.local/share/da-studio``): run history and checkpoints.
 - ``DA_DATA_ROOT`` (unset by default): when set, ``folder:`` and ``zip:`` paths must lie inside it.
 - ``DA_MAX_ARCHIVE_BYTES``, ``DA_MAX_ARCHIVE_FILES``, ``DA_MAX_IMAGE_PIXELS``: caps for archives and images.
+- ``DA_MAX_TEXT_BYTES``: largest CSV/JSONL file a text source reads (default 256 MiB).
 - ``DA_MAX_UPLOAD_BYTES``: largest archive the upload widget stores (default 200 MiB, as ``server.maxUploadSize``
   in ``.streamlit/config.toml``).
 
@@ -28,6 +29,11 @@ log = logging.getLogger("da_core.cache")
 
 DEFAULT_SOURCE = "builtin:printed-digits"  # the built-in default pair: a real synthetic-to-real gap
 DEFAULT_TARGET = "builtin:handwritten-digits"
+# The default text pair: movie-review snippets -> tweet-like texts, both rated by humans (the VADER corpora); a
+# linear probe on MiniLM embeddings loses accuracy from one to the other (tests/test_text_data.py shows it).
+DEFAULT_TEXT_SOURCE = "builtin:reviews-movies"
+DEFAULT_TEXT_TARGET = "builtin:tweets"
+DEFAULT_MAX_TEXT_BYTES = 256 << 20  # 256 MiB
 DEFAULT_MAX_ARCHIVE_BYTES = 1 << 30  # 1 GiB uncompressed
 DEFAULT_MAX_ARCHIVE_FILES = 100_000
 DEFAULT_MAX_IMAGE_PIXELS = 40_000_000  # ~ 6300 x 6300
@@ -164,6 +170,16 @@ def max_archive_files() -> int:
 def max_image_pixels() -> int:
     """Largest width x height an image may declare before it is decoded (decompression-bomb guard)."""
     return _env_int("DA_MAX_IMAGE_PIXELS", DEFAULT_MAX_IMAGE_PIXELS)
+
+
+def max_text_bytes() -> int:
+    """Largest CSV or JSONL file a text source reads (``DA_MAX_TEXT_BYTES``); larger ones are refused unread."""
+    return _env_int("DA_MAX_TEXT_BYTES", DEFAULT_MAX_TEXT_BYTES)
+
+
+def text_corpora_dir() -> Path:
+    """Where the set-up puts the VADER ground-truth corpora (``DA_CACHE_DIR/text/vader-3.3.2``; not created)."""
+    return _env_path("DA_CACHE_DIR", Path.home() / ".cache" / "da-studio") / "text" / "vader-3.3.2"
 
 
 def max_upload_bytes() -> int:

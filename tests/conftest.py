@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -15,6 +16,11 @@ if str(ROOT) not in sys.path:
 
 # One cache for the whole session so generated built-ins are made once; set before da_core is used.
 _SESSION_TMP = tempfile.mkdtemp(prefix="da-test-")
+# The text built-ins' corpora that `make setup` fetched into the user's cache are copied into the session's
+# (2.7 MB, read-only use), so the tests never touch the user's cache and need no network.
+_CORPORA = Path(os.environ.get("DA_CACHE_DIR") or Path.home() / ".cache" / "da-studio").expanduser() / "text"
+if (_CORPORA / "vader-3.3.2").is_dir() and "DA_CACHE_DIR" not in os.environ:
+    shutil.copytree(_CORPORA / "vader-3.3.2", Path(_SESSION_TMP, "cache", "text", "vader-3.3.2"))
 os.environ.setdefault("DA_CACHE_DIR", os.path.join(_SESSION_TMP, "cache"))
 os.environ.setdefault("DA_DATA_DIR", os.path.join(_SESSION_TMP, "data"))
 os.environ.pop("DA_DATA_ROOT", None)

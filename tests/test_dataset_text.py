@@ -123,7 +123,7 @@ def test_image_things_refuse_text_naming_both() -> None:
     with pytest.raises(ModalityError, match=r"backbone 'digits-cnn' takes image data, but dataset 'reviews'"):
         Trainer(config, data).run()
     assert all(info.modality == "image" for info, _ in list_embedders("image"))
-    assert list_embedders("text") == []  # no text embedder registered yet: the pages offer none
+    assert [info.id for info, _ in list_embedders("text")] == ["minilm", "tfidf"]  # the pages offer only these
 
 
 def test_a_pair_of_two_modalities_is_refused() -> None:

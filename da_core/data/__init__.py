@@ -1,8 +1,8 @@
 """Datasets: the Dataset type, spec strings, the source registry and the loaders behind it."""
 
 # The loaders register their sources when imported (the registry itself imports none of them: no cycle).
-from da_core.config import DEFAULT_SOURCE, DEFAULT_TARGET
-from da_core.data import builtin, files, tvsets  # noqa: F401
+from da_core.config import DEFAULT_SOURCE, DEFAULT_TARGET, DEFAULT_TEXT_SOURCE, DEFAULT_TEXT_TARGET
+from da_core.data import builtin, files, textfiles, tvsets, vader  # noqa: F401
 from da_core.data.dataset import (
     MODALITIES,
     ClassAlignment,
@@ -21,6 +21,8 @@ from da_core.data.spec import DatasetSpec, Param, parse_spec
 __all__ = [
     "DEFAULT_SOURCE",
     "DEFAULT_TARGET",
+    "DEFAULT_TEXT_SOURCE",
+    "DEFAULT_TEXT_TARGET",
     "MODALITIES",
     "ClassAlignment",
     "Dataset",

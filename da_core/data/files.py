@@ -150,8 +150,9 @@ def load_zip(spec: DatasetSpec, progress: Progress) -> Dataset:
         return _decode_items(items, classes, spec, progress, report, read)
 
 
-def save_upload(data: bytes) -> Path:
-    """Store an uploaded archive under the cache (content-addressed) and return its path.
+def save_upload(data: bytes, suffix: str = ".zip") -> Path:
+    """Store an uploaded archive (or a ``.csv``/``.jsonl`` text file) under the cache, content-addressed, and
+    return its path.
 
     An upload larger than ``DA_MAX_UPLOAD_BYTES`` is refused with a :class:`SecurityError` and nothing is
     written; the file appears whole or not at all (written to a temporary name, then renamed).
@@ -168,7 +169,7 @@ def save_upload(data: bytes) -> Path:
     except OSError as exc:
         raise DatasetError(f"cannot store the upload: the folder {exc.filename} cannot be created "
                            f"({exc.strerror or exc}); point DA_CACHE_DIR at a writable folder") from None
-    path = folder / f"{digest}.zip"
+    path = folder / f"{digest}{suffix}"
     if not path.exists():
         tmp = path.with_suffix(".part")
         try:

@@ -3,6 +3,7 @@
     builtin:printed-digits?n=2000&seed=0&size=28
     torchvision:MNIST?root=PATH&split=test
     folder:PATH?size=64          zip:PATH
+    builtin:reviews-movies?n=2000  csv:PATH?text=review&label=stars  jsonl:PATH  hfdisk:PATH?split=train
 
 A spec is ``scheme:body`` with optional ``?key=value&...`` options.  Parsing checks only the syntax;
 :func:`da_core.data.registry.resolve` checks names and option values against the source registry.
@@ -16,7 +17,8 @@ from urllib.parse import quote, unquote
 
 from da_core.errors import SpecError
 
-SCHEMES = ("builtin", "torchvision", "folder", "zip")
+SCHEMES = ("builtin", "torchvision", "folder", "zip", "csv", "jsonl", "hfdisk")
+PATH_SCHEMES = ("folder", "zip", "csv", "jsonl", "hfdisk")  # the body is a path
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,7 @@ def parse_spec(text: str | DatasetSpec) -> DatasetSpec:
     body, _, query = rest.partition("?")
     body = unquote(body.strip())
     if not body:
-        what = "path" if scheme in ("folder", "zip") else "name"
+        what = "path" if scheme in PATH_SCHEMES else "name"
         raise SpecError(f"dataset spec {text!r} is missing the {what} after '{scheme}:'")
     options: dict[str, Any] = {}
     if query:
