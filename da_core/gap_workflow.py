@@ -133,11 +133,13 @@ class EmbeddedPair:
     seconds: float
 
 
-def embed_for_gap(source: Dataset, target: Dataset, embedder: str = "digits-cnn", max_samples: int | None = 2000,
+def embed_for_gap(source: Dataset, target: Dataset, embedder: str | None = None, max_samples: int | None = 2000,
                   seed: int = 0, device: str = "auto", progress: Progress | None = None) -> EmbeddedPair:
-    """Cap each domain (seeded, class-stratified) and embed both with one embedder."""
-    from da_core.embed import embed_pair
+    """Cap each domain (seeded, class-stratified) and embed both with one embedder (the modality's default when
+    None: digits-cnn for images, minilm for text)."""
+    from da_core.embed import default_embedder, embed_pair
 
+    embedder = embedder or default_embedder(source.modality)
     t = time.perf_counter()
     src, tgt = source.capped(max_samples, seed), target.capped(max_samples, seed)
     xs, xt, info = embed_pair(src, tgt, embedder, device, progress=progress)
@@ -173,7 +175,7 @@ def measure_gap(pair: EmbeddedPair, seed: int = 0, n_permutations: int = 200, n_
                        {k: round(v, 3) for k, v in timings.items()})
 
 
-def analyse_gap(source: Dataset, target: Dataset, embedder: str = "digits-cnn", max_samples: int | None = 2000,
+def analyse_gap(source: Dataset, target: Dataset, embedder: str | None = None, max_samples: int | None = 2000,
                 seed: int = 0, n_permutations: int = 200, n_boot: int = 200, device: str = "auto",
                 progress: Progress | None = None) -> GapAnalysis:
     """Embed both domains (capped at ``max_samples`` each), then :func:`measure_gap`."""
@@ -209,6 +211,36 @@ def selection_images(analysis: EmbeddedPair | GapAnalysis, rows: Any, limit: int
         return analysis.source.images[:0].numpy()
     channels = max(im.shape[0] for im in images)
     return np.stack([np.repeat(im, 3, 0) if im.shape[0] < channels else im for im in images])
+
+
+def selection_texts(analysis: EmbeddedPair | GapAnalysis, rows: Any, limit: int = 120) -> Any:
+    """The texts of the first ``limit`` samples at map ``rows`` (:func:`map_samples`) as a table: ``domain``,
+    ``uid``, ``class``, ``text`` (what the Gap page lists for a selection on a text pair)."""
+    import pandas as pd
+
+    datasets = {"source": analysis.source, "target": analysis.target}
+    out = []
+    for domain, i in map_samples(analysis, rows)[:limit]:
+        ds = datasets[domain]
+        out.append({"domain": domain, "uid": ds.uids[i], "class": ds.classes[int(ds.labels[i])],
+                    "text": ds.texts[i] if ds.texts is not None else ""})
+    return pd.DataFrame(out, columns=["domain", "uid", "class", "text"])
+
+
+def map_hover_texts(pair: Any, width: int = 60, limit: int = 280) -> list[str] | None:
+    """Per map point of ``pair`` (anything holding the ``source`` and ``target`` datasets of a map: an embedded
+    pair, a gap analysis, a selection; source rows first), its text shortened to ``limit`` characters and wrapped
+    at about ``width`` (``<br>`` line breaks, HTML escaped) for the map's hover; None for images."""
+    import html
+    import textwrap
+
+    if pair.source.texts is None:
+        return None
+    out = []
+    for text in [*pair.source.texts, *(pair.target.texts or [])]:
+        short = text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+        out.append("<br>".join(html.escape(line) for line in textwrap.wrap(short, width) or [""]))
+    return out
 
 
 def metric_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:

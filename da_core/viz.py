@@ -103,11 +103,54 @@ def intensity_histogram_figure(datasets: dict[str, Dataset], log_y: bool = True)
     return fig
 
 
+def text_length_figure(datasets: dict[str, Dataset], unit: str = "words", bins: int = 40) -> go.Figure:
+    """Overlaid histograms of text lengths (words or characters), one per domain, as shares of its texts."""
+    import plotly.graph_objects as go
+
+    from da_core.data.textstats import text_lengths
+
+    lengths = {name: text_lengths(ds, unit) for name, ds in datasets.items()}
+    top = max((int(np.percentile(v, 99)) for v in lengths.values() if len(v)), default=1)
+    edges = np.linspace(0, max(top, 1), bins + 1)
+    fig = go.Figure()
+    for i, (name, values) in enumerate(lengths.items()):
+        colour = DOMAIN_COLOURS.get(name, ["#3b6fd4", "#e4572e", "#59a14f"][i % 3])
+        counts, _ = np.histogram(np.clip(values, 0, edges[-1]), bins=edges)
+        fig.add_bar(x=(edges[:-1] + edges[1:]) / 2, y=counts / max(len(values), 1), width=edges[1] - edges[0],
+                    name=f"{name} (median {np.median(values):.0f})" if len(values) else name, marker_color=colour,
+                    opacity=0.55, hovertemplate=f"%{{x:.0f}} {unit}: %{{y:.1%}}<extra>%{{fullData.name}}</extra>")
+    fig.update_layout(barmode="overlay", height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                      xaxis_title=f"{unit} per text (longer ones in the last bar)", yaxis_title="share of texts",
+                      legend={"orientation": "h", "y": 1.12})
+    return fig
+
+
+def vocabulary_overlap_figure(overlap: Any) -> go.Figure:
+    """Heatmap of :func:`da_core.data.textstats.vocabulary_overlap` (row: whose top words; column: shared with)."""
+    import plotly.graph_objects as go
+
+    values = overlap.to_numpy(dtype=float)
+    fig = go.Figure(go.Heatmap(z=values, x=list(overlap.columns), y=list(overlap.index), zmin=0, zmax=1,
+                               colorscale="Blues", text=[[f"{v:.0%}" for v in row] for row in values],
+                               texttemplate="%{text}", hovertemplate="%{z:.1%} of %{y}'s top words are among "
+                                                                      "%{x}'s<extra></extra>"))
+    side = 90 + 60 * len(values)
+    fig.update_layout(height=max(side, 220), margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                      yaxis={"autorange": "reversed"}, xaxis_title="shared with", yaxis_title="top words of")
+    return fig
+
+
 def summary_rows(datasets: dict[str, Dataset]) -> list[dict[str, Any]]:
     """Rows of the side-by-side summary table."""
     rows = []
     for name, ds in datasets.items():
         info = ds.summary()
+        if info["modality"] == "text":
+            rows.append({"domain": name, "spec": info["name"], "samples": info["n"], "classes": len(info["classes"]),
+                         "words (mean)": info["words_mean"], "words (median)": info["words_median"],
+                         "words (max)": info["words_max"], "chars (mean)": info["chars_mean"],
+                         "skipped": len(info["skipped"]), "fingerprint": info["fingerprint"]})
+            continue
         rows.append({
             "domain": name, "spec": info["name"], "samples": info["n"], "classes": len(info["classes"]),
             "shape": "×".join(map(str, info["shape"])), "channels": info["channels"],
@@ -123,11 +166,13 @@ CLASS_PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948
 
 
 def embedding_map_figure(coords: np.ndarray, domains: np.ndarray, labels: np.ndarray, classes: list[str],
-                         color_by: str = "domain", title: str = "", webgl_from: int = 1500) -> go.Figure:
+                         color_by: str = "domain", title: str = "", webgl_from: int = 1500,
+                         hover_texts: list[str] | None = None) -> go.Figure:
     """Scatter of a 2-D or 3-D map: colour by ``domain``, ``class`` or ``domain×class``; symbol by domain.
 
     ``domains`` holds "source"/"target" per point; every point carries its row index as customdata so a
     box/lasso selection maps back to samples.  Legend entries show counts.  WebGL is used for large sets.
+    ``hover_texts`` (one per point, e.g. :func:`da_core.gap_workflow.map_hover_texts`) are shown on hover.
     """
     import plotly.graph_objects as go
 
@@ -151,18 +196,23 @@ def embedding_map_figure(coords: np.ndarray, domains: np.ndarray, labels: np.nda
                 r, g, b = _hex_to_rgb(colour)
                 colour = f"rgba({max(r - 60, 0)},{max(g - 60, 0)},{max(b - 60, 0)},1)"
             groups.append((f"{d} · {name} (n={int(mask.sum())})", mask, colour, d))
+    texts = np.asarray(hover_texts, dtype=object) if hover_texts is not None else None
     for name, mask, colour, d in groups:
         custom = np.stack([index[mask], labels[mask]], axis=1)
         hover = (f"{d}<br>class %{{customdata[1]}}<br>row %{{customdata[0]}}<extra></extra>")
+        extra: dict[str, Any] = {}
+        if texts is not None:
+            extra["text"] = texts[mask].tolist()
+            hover = f"{d} · class %{{customdata[1]}} · row %{{customdata[0]}}<br>%{{text}}<extra></extra>"
         marker = {"color": colour, "size": 4 if three_d else 6, "symbol": DOMAIN_SYMBOLS[d],
                   "opacity": 0.75, "line": {"width": 0}}
         if three_d:
             fig.add_scatter3d(x=coords[mask, 0], y=coords[mask, 1], z=coords[mask, 2], mode="markers", name=name,
-                              marker=marker, customdata=custom, hovertemplate=hover, legendgroup=d)
+                              marker=marker, customdata=custom, hovertemplate=hover, legendgroup=d, **extra)
         else:
             trace = go.Scattergl if n >= webgl_from else go.Scatter
             fig.add_trace(trace(x=coords[mask, 0], y=coords[mask, 1], mode="markers", name=name, marker=marker,
-                                customdata=custom, hovertemplate=hover, legendgroup=d))
+                                customdata=custom, hovertemplate=hover, legendgroup=d, **extra))
     fig.update_layout(title={"text": title, "x": 0.01, "font": {"size": 14}} if title else None, height=600,
                       margin={"l": 10, "r": 10, "t": 44 if title else 10, "b": 10},
                       legend={"itemsizing": "constant", "orientation": "h", "x": 0, "y": -0.02, "yanchor": "top"},

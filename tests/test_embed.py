@@ -175,9 +175,9 @@ def test_the_registry_takes_a_text_embedder_through_the_same_contract(tmp_path, 
 
     monkeypatch.setitem(registry._EMBEDDERS, "letters", registry.EmbedderEntry(
         "letters", lambda _r, _o: BagOfLetters(), lambda: [BagOfLetters()], "text", "letters"))
-    assert [info.id for info, _ in list_embedders("text")] == ["letters"]
+    assert [info.id for info, _ in list_embedders("text")] == ["minilm", "tfidf", "letters"]
     assert [e.prefix for e in registry.free_form_embedders("image")] == ["hf:"]
-    assert registry.free_form_embedders("text") == []
+    assert [e.prefix for e in registry.free_form_embedders("text")] == ["hf:"]  # a text encoder's folder too
     assert "letters" not in [info.id for info, _ in list_embedders("image")]
     ds = Dataset.from_texts(["abc", "aaa", "zz", "hello", "b", ""], [0, 1, 0, 1, 0, 1], ["x", "y"],
                             pd.DataFrame(index=range(6)), "t")

@@ -34,7 +34,7 @@ def results(pair: tuple) -> dict:
     source, target = pair
     params = {"group": {"column": "kind"}}
     return {name: select_source(source, target, name, params.get(name), fraction=0.2, device="cpu")
-            for name in selectors()}
+            for name in selectors("image")}
 
 
 def _handwritten_share(result) -> float:  # noqa: ANN001

@@ -31,6 +31,7 @@ from da_core.embed.embedders import (
     register_embedder,
     trainable_embedders,
 )
+from da_core.embed.text import MiniLMEmbedder, TextEncoderEmbedder, TfidfEmbedder
 
 if TYPE_CHECKING:  # pragma: no cover
     from da_core.data import Dataset
@@ -42,6 +43,10 @@ __all__ = [
     "EmbedderInfo",
     "EmbedderEntry",
     "EmbedderUnavailable",
+    "MiniLMEmbedder",
+    "TextEncoderEmbedder",
+    "TfidfEmbedder",
+    "default_embedder",
     "describe_device",
     "embed",
     "embed_pair",
@@ -55,6 +60,12 @@ __all__ = [
 ]
 
 DEFAULT_EMBEDDER = "digits-cnn"
+DEFAULT_EMBEDDERS = {"image": "digits-cnn", "text": "minilm"}  # what the pages and the command line start with
+
+
+def default_embedder(modality: str) -> str:
+    """The embedder a dataset of ``modality`` gets when none is named."""
+    return DEFAULT_EMBEDDERS[modality]
 
 
 @dataclass
@@ -86,6 +97,10 @@ def run_model(emb: Embedder, content: Any, device: Any, batch_size: int, progres
     n = len(content)
     out: Any = None
     i = 0
+    order = emb.order(content)
+    if order is not None:  # e.g. texts grouped by length; the rows are put back in the dataset's order below
+        order = np.asarray(order, dtype=np.int64)
+        content = [content[j] for j in order.tolist()] if isinstance(content, list) else content[order]
     amp = inference_autocast(device) if emb.mixed_precision else contextlib.nullcontext()
     with torch.inference_mode(), amp:
         while i < n:
@@ -103,7 +118,14 @@ def run_model(emb: Embedder, content: Any, device: Any, batch_size: int, progres
             i += len(feats)
             if progress is not None:
                 progress(i / n, f"embedding {i}/{n}")
-    return out.cpu().numpy() if out is not None else np.zeros((0, 0), dtype=np.float32)
+    if out is None:
+        return np.zeros((0, 0), dtype=np.float32)
+    vectors = out.cpu().numpy()
+    if order is not None:
+        restored = np.empty_like(vectors)
+        restored[order] = vectors
+        vectors = restored
+    return vectors
 
 
 def fit_joint_pca(vectors: list[np.ndarray], k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -123,6 +145,8 @@ def embed(ds: Dataset, embedder: str | Embedder = DEFAULT_EMBEDDER, device: str 
     reason = emb.unavailable()
     if reason:
         raise EmbedderUnavailable(f"{emb.info.id}: {reason}")
+    if emb.fits_on_data and not emb.fitted:  # tfidf alone: its vocabulary from this dataset
+        emb.fit([ds])
     start = time.perf_counter()
     path = _cache_path(ds, emb) if use_cache else None
     if path is not None and path.exists():
@@ -144,8 +168,12 @@ def embed(ds: Dataset, embedder: str | Embedder = DEFAULT_EMBEDDER, device: str 
 
 def embed_pair(source: Dataset, target: Dataset, embedder: str | Embedder = DEFAULT_EMBEDDER,
                device: str = "auto", progress: Any = None) -> tuple[np.ndarray, np.ndarray, EmbedResult]:
-    """Embed both domains with one embedder; a joint PCA (pixels) is fitted on both so they share axes."""
+    """Embed both domains with one embedder; a joint PCA (pixels) or vocabulary (tfidf) is fitted on both so they
+    share axes."""
     emb = get_embedder(embedder) if isinstance(embedder, str) else embedder
+    if emb.fits_on_data:  # tfidf: one vocabulary and one set of axes for both domains
+        check_modality(source, emb.info.modality, f"embedder {emb.info.id!r}")
+        emb.fit([source, target])
     half = (lambda lo, hi: (lambda f, m: progress(lo + (hi - lo) * f, m))) if progress else (lambda lo, hi: None)
     a = embed(source, emb, device, progress=half(0.0, 0.5))
     b = embed(target, emb, device, progress=half(0.5, 1.0))

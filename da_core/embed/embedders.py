@@ -85,6 +85,17 @@ class Embedder(ABC):
     info: EmbedderInfo
     joint_pca: int | None = None  # when set, embed_pair reduces both domains with one PCA fitted on both
     mixed_precision: bool = True  # autocast to bf16/fp16 on accelerators
+    fits_on_data: bool = False  # learns from the data (tfidf's vocabulary): embed_pair fits it on both domains
+
+    @property
+    def fitted(self) -> bool:
+        """Whether :meth:`fit` has been given its data (always, for an embedder that learns nothing)."""
+        return True
+
+    def fit(self, datasets: Sequence[Any]) -> None:
+        """Learn what the embedding needs from ``datasets`` (only for ``fits_on_data`` embedders; others need
+        nothing)."""
+        return None
 
     def unavailable(self) -> str | None:
         """None when usable; otherwise what is missing and how to provide it."""
@@ -121,6 +132,12 @@ class Embedder(ABC):
                 _MODELS[key] = self.load(device, progress=progress)
             mine[str(device)] = _MODELS[key]
             return mine[str(device)]
+
+    def order(self, content: Any) -> Any:
+        """The order to embed ``content`` in (an index array), or None for as it comes.  A text encoder groups
+        texts of similar length into one batch, so little padding is computed; the vectors come back in the
+        dataset's order either way."""
+        return None
 
     def embed_batch(self, batch: Any, device: torch.device) -> torch.Tensor:
         """The contract every embedder meets: a slice of content -> float features N x D on ``device``."""
@@ -451,9 +468,14 @@ class EmbedderEntry:
     prefix: str  # "digits-cnn" (an exact id) or "torchvision:" (a family: the part after the colon is free)
     factory: Callable[[str, dict[str, str]], Embedder]
     listed: Callable[[], list[Embedder]]
-    modality: str
+    modality: str | tuple[str, ...]  # a family may serve several (hf:PATH: a vision model or a text encoder)
     usage: str  # how to name it, for the unknown-embedder message
     free_form: str | None = None  # for a family named by a free part (hf:PATH): what the user is asked for
+
+    def takes(self, modality: str | None) -> bool:
+        """Whether this family serves ``modality`` (any when None)."""
+        return modality is None or modality == self.modality or (isinstance(self.modality, tuple)
+                                                                 and modality in self.modality)
 
     def matches(self, base: str) -> bool:
         """Whether ``base`` (an id without options) belongs to this entry."""
@@ -465,7 +487,8 @@ class EmbedderEntry:
 _EMBEDDERS: dict[str, EmbedderEntry] = {}
 
 
-def register_embedder(prefix: str, factory: Callable[[str, dict[str, str]], Embedder], *, modality: str,
+def register_embedder(prefix: str, factory: Callable[[str, dict[str, str]], Embedder], *,
+                      modality: str | tuple[str, ...],
                       usage: str, listed: Callable[[], list[Embedder]] | None = None,
                       free_form: str | None = None) -> None:
     """Add an embedder family: ``factory(rest_of_id, options)``; ``listed()`` gives the ones the pages show;
@@ -489,21 +512,23 @@ def list_embedders(modality: str | None = None) -> list[tuple[EmbedderInfo, str 
     """The listed embedders (of ``modality`` when given), each with None or the reason it is unavailable."""
     out: list[tuple[EmbedderInfo, str | None]] = []
     for entry in _EMBEDDERS.values():
-        if modality is not None and entry.modality != modality:
+        if not entry.takes(modality):
             continue
-        out.extend((emb.info, emb.unavailable()) for emb in entry.listed())
+        out.extend((emb.info, emb.unavailable()) for emb in entry.listed()
+                   if modality is None or emb.info.modality == modality)
     return out
 
 
 def free_form_embedders(modality: str | None = None) -> list[EmbedderEntry]:
     """The families (of ``modality`` when given) whose ids end in a part the user types, such as ``hf:PATH``."""
-    return [e for e in _EMBEDDERS.values() if e.free_form and (modality is None or e.modality == modality)]
+    return [e for e in _EMBEDDERS.values() if e.free_form and e.takes(modality)]
 
 
 def trainable_embedders(modality: str) -> list[str]:
     """How to name the embedder families of ``modality`` the trainer can fine-tune (their listed members are)."""
     return [entry.usage for entry in _EMBEDDERS.values()
-            if entry.modality == modality and any(emb.info.trainable for emb in entry.listed())]
+            if entry.takes(modality) and any(emb.info.trainable and emb.info.modality == modality
+                                             for emb in entry.listed())]
 
 
 def _torchvision(arch: str, _opts: dict[str, str]) -> Embedder:

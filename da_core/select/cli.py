@@ -81,7 +81,8 @@ def register(sub: Any) -> None:
     p.add_argument("--top", type=_fraction, default=DEFAULT_FRACTION, help="fraction of the source kept, in (0, 1]")
     p.add_argument("--param", type=_param, action="append", metavar="NAME=VALUE",
                    help="a selector parameter (repeatable), e.g. k=20 or column=font")
-    p.add_argument("--embedder", default="digits-cnn", help="digits-cnn, pixels, torchvision:ARCH or hf:PATH")
+    p.add_argument("--embedder", default=None, help="digits-cnn (images' default), pixels, torchvision:ARCH, minilm "
+                                                    "(text's default), tfidf or hf:PATH")
     p.add_argument("--max-samples", type=positive_int, default=None, help="cap per domain (stratified, seeded)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", metavar="SEL.csv", help="write the selection CSV (uid, domain, origin, weight, selected, "

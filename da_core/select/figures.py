@@ -26,11 +26,12 @@ def _band(x: Sequence[float], low: Sequence[float], high: Sequence[float], colou
 
 
 def weight_map_figure(coords: np.ndarray, weights: np.ndarray, selected: np.ndarray, title: str = "",
-                      webgl_from: int = 1500) -> go.Figure:
+                      webgl_from: int = 1500, hover_texts: list[str] | None = None) -> go.Figure:
     """The 2-D map with the source (the first ``len(weights)`` rows of ``coords``; kept samples drawn solid, the
     others faint) coloured by the rank of its weight, 0 for the least and 1 for the most target-like (importance
     weights are skewed: a few large ones would wash a linear scale out; the hover shows the weight itself), and
-    the target (the remaining rows) as faint diamonds."""
+    the target (the remaining rows) as faint diamonds.  ``hover_texts`` (one per row, source first, as
+    :func:`da_core.gap_workflow.map_hover_texts` gives them) add each sample's text to its hover."""
     import plotly.graph_objects as go
 
     coords, weights, selected = np.asarray(coords), np.asarray(weights, dtype=np.float64), np.asarray(selected)
@@ -39,15 +40,20 @@ def weight_map_figure(coords: np.ndarray, weights: np.ndarray, selected: np.ndar
     rank = np.argsort(np.argsort(weights, kind="stable"), kind="stable") / max(n_source - 1, 1)
     fig = go.Figure()
     target = coords[n_source:]
+    texts = np.asarray(hover_texts, dtype=object) if hover_texts is not None else None
+    text_part = "<br>%{text}" if texts is not None else ""
     fig.add_trace(trace(x=target[:, 0], y=target[:, 1], mode="markers", name=f"target (n={len(target)})",
                         marker={"color": DOMAIN_COLOURS["target"], "symbol": "diamond", "size": 5, "opacity": 0.25},
-                        hovertemplate="target<extra></extra>"))
+                        hovertemplate=f"target{text_part}<extra></extra>",
+                        **({"text": texts[n_source:].tolist()} if texts is not None else {})))
     for kept, name in ((False, "source, not kept"), (True, "source, kept")):
         rows = np.flatnonzero(selected == kept)
         fig.add_trace(trace(
             x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=f"{name} (n={len(rows)})",
             customdata=np.stack([rows, weights[rows]], axis=1) if len(rows) else None,
-            hovertemplate=f"{name}<br>row %{{customdata[0]}}<br>weight %{{customdata[1]:.3g}}<extra></extra>",
+            hovertemplate=f"{name}<br>row %{{customdata[0]}}<br>weight %{{customdata[1]:.3g}}{text_part}"
+                          "<extra></extra>",
+            **({"text": texts[rows].tolist()} if texts is not None else {}),
             marker={"color": rank[rows], "colorscale": WEIGHT_SCALE, "cmin": 0.0, "cmax": 1.0, "size": 6,
                     "opacity": 0.9 if kept else 0.3, "showscale": kept,
                     "colorbar": {"title": {"text": "weight rank"}, "thickness": 12},

@@ -5,7 +5,8 @@ command line reads ``--param k=v`` from them) and returns one weight per source 
 target-like samples.  A selection is the top fraction by weight (:func:`select_top`; per class for selectors
 that keep the class balance, whole groups for ``group``) or the weights themselves (importance weighting).
 
-All of them work on embeddings, so they serve any modality an embedder supports.
+All but one work on embeddings, so they serve any modality an embedder supports; ``dsir`` (``dsir.py``) reads
+the texts themselves.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ GROUP_MAX_POINTS = 1000  # per side, for the MMD² that ranks a group
 @dataclass
 class SelectorInput:
     """What a selector may use: embeddings of both domains, source labels, target labels when there are any,
-    the source's meta (for ``group``), the number of classes and a seed."""
+    the source's meta (for ``group``), the number of classes, a seed, and for text both domains' texts."""
 
     xs: np.ndarray
     xt: np.ndarray
@@ -35,6 +36,8 @@ class SelectorInput:
     meta: pd.DataFrame
     n_classes: int
     seed: int = 0
+    texts_s: list[str] | None = None  # the samples themselves, for a selector that reads text (dsir)
+    texts_t: list[str] | None = None
 
 
 @dataclass
@@ -63,6 +66,7 @@ class Selector:
     balanced: bool = False  # the top fraction is taken within each class
     whole_groups: bool = False  # the top fraction is made of whole groups
     importance: bool = False  # the weights are importance weights (mean 1), fit to train on as they are
+    modality: str | None = None  # the one modality it serves (dsir reads text); None: any, through embeddings
 
     def resolve(self, params: dict[str, Any] | None) -> dict[str, Any]:
         """Typed parameter values, defaults filled in; unknown names refused naming the valid ones."""
@@ -81,19 +85,21 @@ _SELECTORS: dict[str, Selector] = {}
 
 def register_selector(name: str, label: str, summary: str, params: tuple[Param, ...] = (), *,
                       balanced: bool = False, whole_groups: bool = False,
-                      importance: bool = False) -> Callable[[Callable[..., Weights]], Callable[..., Weights]]:
-    """Decorator adding a selector function ``fn(inputs, params) -> Weights`` to the registry."""
+                      importance: bool = False,
+                      modality: str | None = None) -> Callable[[Callable[..., Weights]], Callable[..., Weights]]:
+    """Decorator adding a selector function ``fn(inputs, params) -> Weights`` to the registry (``modality``: the
+    one modality it serves, when it reads the samples themselves rather than their embeddings)."""
 
     def deco(fn: Callable[..., Weights]) -> Callable[..., Weights]:
-        _SELECTORS[name] = Selector(name, label, summary, params, fn, balanced, whole_groups, importance)
+        _SELECTORS[name] = Selector(name, label, summary, params, fn, balanced, whole_groups, importance, modality)
         return fn
 
     return deco
 
 
-def selectors() -> dict[str, Selector]:
-    """The registered selectors by name, in registration order."""
-    return dict(_SELECTORS)
+def selectors(modality: str | None = None) -> dict[str, Selector]:
+    """The registered selectors by name, in registration order (those serving ``modality`` when given)."""
+    return {k: s for k, s in _SELECTORS.items() if modality is None or s.modality in (None, modality)}
 
 
 def get_selector(name: str) -> Selector:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from da_core.data import Dataset, align_pair
+from da_core.errors import ModalityError
 from da_core.select.measures import (
     CURVE_FRACTIONS,
     CurvePoint,
@@ -122,14 +123,20 @@ class SelectionResult:
 
 
 def select_source(source: Dataset, target: Dataset, method: str = DEFAULT_METHOD, params: dict[str, Any] | None = None,
-                  fraction: float = DEFAULT_FRACTION, embedder: str = "digits-cnn", max_samples: int | None = None,
+                  fraction: float = DEFAULT_FRACTION, embedder: str | None = None, max_samples: int | None = None,
                   seed: int = 0, device: str = "auto", progress: Any = None) -> SelectionResult:
     """Embed both domains (aligned, capped to ``max_samples`` each when given), weigh the source with
-    ``method`` and keep ``fraction``; measures included (see :class:`SelectionResult`)."""
+    ``method`` and keep ``fraction``; measures included (see :class:`SelectionResult`).  ``embedder`` defaults to
+    the modality's (digits-cnn for images, minilm for text)."""
+    from da_core.embed import default_embedder
     from da_core.gap_workflow import embed_for_gap
 
     report = progress or (lambda _f, _m: None)
     selector = get_selector(method)
+    if selector.modality is not None and source.modality != selector.modality:
+        raise ModalityError(f"selector {method!r} takes {selector.modality} data, but dataset {source.domain!r} "
+                            f"holds {source.modality}")
+    embedder = embedder or default_embedder(source.modality)
     values = selector.resolve(params)
     source, target, _ = align_pair(source, target)
     # the Gap map's capped samples and embeddings, so the Selection page can draw the Gap map's own map
@@ -140,7 +147,7 @@ def select_source(source: Dataset, target: Dataset, method: str = DEFAULT_METHOD
     report(0.4, f"weighing the source ({selector.label})")
     t = time.perf_counter()
     inputs = SelectorInput(xs, xt, source.labels.numpy(), target.labels.numpy(), source.meta, len(source.classes),
-                           seed)
+                           seed, source.texts, target.texts)
     weights = selector.fn(inputs, values)
     seconds["weights"] = time.perf_counter() - t
     selected = select_top(selector, weights, inputs.ys, fraction)
