@@ -46,7 +46,7 @@ def headline(result: Any) -> None:
 
 def map_and_weights(result: Any, source: Any, target: Any, max_samples: int, seed: int) -> None:
     """The map coloured by weight (the Gap map's UMAP when it exists, else PCA) beside the weight histogram."""
-    from da_core.gap_workflow import map_points
+    from da_core.gap_workflow import map_hover_texts, map_points
     from da_core.reduce import reduce
     from da_core.warmup import MAP_DEFAULTS
 
@@ -70,8 +70,8 @@ def map_and_weights(result: Any, source: Any, target: Any, max_samples: int, see
             st.caption("A PCA projection, drawn at once. The Gap map's UMAP of the same samples (same embedder, max "
                        "samples and seed) is shown here as soon as it exists: open the Gap map, or press the button.")
         coords = made.coords if len(made.coords) == len(points) else reduce(points, "pca", seed=seed).coords
-        st.plotly_chart(figures.weight_map_figure(coords, result.weights, result.selected, title), key="sel_map",
-                        width="stretch")
+        st.plotly_chart(figures.weight_map_figure(coords, result.weights, result.selected, title,
+                                                  hover_texts=map_hover_texts(result)), key="sel_map", width="stretch")
         st.caption("Each source sample is coloured by the rank of its weight (yellow: most target-like; hover for "
                    "the weight); the kept ones are solid and outlined, the rest faint; target samples are the orange "
                    "diamonds. A good selection keeps the source points that lie among the target's.")

@@ -178,7 +178,7 @@ def param_widget(p: Param, key: str, container: Any = st) -> Any:
     return widget(container.text_input, label, key, p.default, **kwargs)
 
 
-KINDS = ("Built-in", "torchvision (local files)", "Folder", "ZIP upload", "Spec string")
+KINDS = ("Built-in", "torchvision (local files)", "Folder", "ZIP upload", "Text file upload (CSV/JSONL)", "Spec string")
 
 
 def spec_builder(role: str, shared: dict[str, Any]) -> str | None:
@@ -228,9 +228,12 @@ def spec_builder(role: str, shared: dict[str, Any]) -> str | None:
             st.error(str(exc))
             return None
         spec, src_params = DatasetSpec("zip", stored, {}), {"n", "seed", "size"}
+    elif kind == KINDS[4]:  # the text upload lays out its own column choices
+        from pages._datasets_text import upload_spec
+        return upload_spec(role, shared)
     else:
         text = widget(st.text_input, "Spec", f"{role}_spec_text", current,
-                      help="e.g. builtin:corrupted-digits?kind=blur&severity=4 or folder:PATH")
+                      help="e.g. builtin:corrupted-digits?kind=blur&severity=4, folder:PATH or csv:PATH?text=COL")
         try:
             from da_core.data import parse_spec
 

@@ -18,6 +18,11 @@ st.write(
     "predictions flip, and how close the augmented source comes to the target."
 )
 source, target, alignment = _ui.load_pair()
+if source.modality != "image":
+    st.info(f"The lab's ops are image ops, and this pair holds {source.modality}: text augmentation (EDA, AEDA, "
+            "character noise) with the same strength knob comes next. The Gap map and Selection pages work on text "
+            "today.")
+    st.stop()
 
 from da_core.augment import Context, Pipeline, default_pipeline, editor, get_op  # noqa: E402  (after the pair)
 from da_core.augment.preview import (  # noqa: E402

@@ -6,15 +6,16 @@ import pandas as pd
 import streamlit as st
 
 from da_core import viz
-from pages import _ui
+from pages import _datasets_text, _ui
 
 _ui.init_state()
 st.title("Datasets")
 st.write(
     "Pick a **source** (what you train on) and a **target** (where the model must work). "
     "The choice is shared by every page. Built-ins work offline; your own data can come from a folder, "
-    "a ZIP upload, or torchvision files on disk."
+    "a ZIP upload, or torchvision files on disk; texts from the built-in corpora or a CSV/JSON Lines file."
 )
+_datasets_text.default_pair_button()
 
 with st.expander("Sampling (applies to both domains)", expanded=False):
     c1, c2 = st.columns(2)
@@ -46,32 +47,38 @@ if not alignment.identical:
 st.subheader("Summary")
 st.dataframe(pd.DataFrame(viz.summary_rows(datasets)).set_index("domain"), width="stretch")
 
-st.subheader("Samples per class")
-per_class = _ui.widget(st.slider, "Samples per class", "grid_per_class", 8, min_value=4, max_value=16)
-cols = st.columns(2, gap="large")
-for (role, ds), col in zip(datasets.items(), cols):
-    col.image(viz.sample_grid(ds, per_class=per_class, seed=int(seed)), caption=f"{role}: {ds.domain}",
-              width="stretch")
+if source.modality == "text":
+    _datasets_text.samples(datasets, int(seed))
+    _datasets_text.lengths_and_balance(datasets)
+    _datasets_text.vocabulary(datasets)
+else:
+    st.subheader("Samples per class")
+    per_class = _ui.widget(st.slider, "Samples per class", "grid_per_class", 8, min_value=4, max_value=16)
+    cols = st.columns(2, gap="large")
+    for (role, ds), col in zip(datasets.items(), cols):
+        col.image(viz.sample_grid(ds, per_class=per_class, seed=int(seed)), caption=f"{role}: {ds.domain}",
+                  width="stretch")
 
-c1, c2 = st.columns(2, gap="large")
-with c1:
-    st.subheader("Class balance")
-    normalise = st.toggle("Show shares instead of counts", value=True, key="counts_normalise")
-    st.plotly_chart(viz.class_count_figure(datasets, normalise=normalise), width="stretch")
-with c2:
-    st.subheader("Pixel intensities")
-    log_y = st.toggle("Log scale", value=True, key="hist_log")
-    st.plotly_chart(viz.intensity_histogram_figure(datasets, log_y=log_y), width="stretch")
+    c1, c2 = st.columns(2, gap="large")
+    with c1:
+        st.subheader("Class balance")
+        normalise = st.toggle("Show shares instead of counts", value=True, key="counts_normalise")
+        st.plotly_chart(viz.class_count_figure(datasets, normalise=normalise), width="stretch")
+    with c2:
+        st.subheader("Pixel intensities")
+        log_y = st.toggle("Log scale", value=True, key="hist_log")
+        st.plotly_chart(viz.intensity_histogram_figure(datasets, log_y=log_y), width="stretch")
 
 st.subheader("Load report")
 cols = st.columns(2, gap="large")
 for (role, ds), col in zip(datasets.items(), cols):
     with col:
         report = ds.report
+        unit = "rows" if ds.modality == "text" else "files"
         if not report.skipped and not report.ignored:
-            st.success(f"{role}: every file loaded.")
+            st.success(f"{role}: every {unit[:-1]} loaded.")
         if report.skipped:
-            st.warning(f"{role}: {len(report.skipped)} files skipped.")
+            st.warning(f"{role}: {len(report.skipped)} {unit} skipped.")
             st.dataframe(pd.DataFrame(report.to_dict()["skipped"]), width="stretch", hide_index=True)
         if report.ignored:
             st.info(f"{role}: {report.ignored} non-image files ignored "

@@ -15,7 +15,7 @@ source, target, alignment = _ui.load_pair()
 if not alignment.identical:
     st.info(f"Using the {len(alignment.shared)} classes both domains share.")
 
-from da_core.embed import free_form_embedders, list_embedders  # noqa: E402  (after the pair: errors first)
+from da_core.embed import default_embedder, free_form_embedders, list_embedders  # noqa: E402  (after the pair)
 
 # ------------------------------------------------------------------------------------------ controls
 available = list_embedders(source.modality)  # only the embedders that take this pair's modality
@@ -23,10 +23,14 @@ families = {f"{entry.prefix} (local folder)": entry for entry in free_form_embed
 ids = [info.id for info, _ in available] + list(families)
 reasons = {info.id: why for info, why in available}
 c1, c2, c3 = st.columns([2, 1, 1])
-_ui.remember("gap_embedder", "digits-cnn")
+_ui.remember("gap_embedder", default_embedder(source.modality))
+if st.session_state["gap_embedder"] not in ids:  # the pair changed modality: start from its default
+    _ui.keep("gap_embedder", default_embedder(source.modality))
 choice = c1.selectbox("Embedder", ids, key="gap_embedder",
                       format_func=lambda i: i + ("  (unavailable)" if reasons.get(i) else ""),
-                      help="digits-cnn is pretrained here on printed digits; pixels is a sanity baseline.")
+                      help="minilm is the all-MiniLM-L6-v2 sentence encoder; tfidf (TF-IDF + SVD) is the no-model "
+                           "baseline." if source.modality == "text" else
+                      "digits-cnn is pretrained here on printed digits; pixels is a sanity baseline.")
 _ui.store("gap_embedder")
 max_samples = int(_ui.widget(c2.number_input, "Max samples per domain", "gap_max", 2000, min_value=200,
                              max_value=20000, step=200,
@@ -53,6 +57,7 @@ from da_core.gap_workflow import (  # noqa: E402
     fmt_acc,
     gap_key,
     gap_verdict,
+    map_hover_texts,
     map_key,
     map_points,
     measure_gap,
@@ -60,6 +65,7 @@ from da_core.gap_workflow import (  # noqa: E402
     pca_map_key,
     selection_images,
     selection_table,
+    selection_texts,
 )
 
 key = gap_key(source, target, embedder, max_samples, seed)
@@ -79,6 +85,7 @@ if embedder == "digits-cnn":
 
 points, domains, labels = map_points(embedded)
 classes = embedded.source.classes
+hover = map_hover_texts(embedded)  # texts show on hover (None for images)
 
 map_col, metric_col = st.columns([1, 1], gap="large")
 with map_col:
@@ -101,7 +108,7 @@ with map_col:
         pca = _ui.memo("map", pca_map_key(key, k), lambda p: reduce(points, "pca", n_components=k, seed=seed),
                        "Computing a PCA map")
         pca_fig = viz.embedding_map_figure(pca.coords, domains, labels, classes, color_by,
-                                           title="PCA (UMAP is being computed…)")
+                                           title="PCA (UMAP is being computed…)", hover_texts=hover)
         plot.plotly_chart(pca_fig, key="gap_pca", width="stretch")
     try:
         result = _ui.memo("map", umap_key, lambda p: reduce(points, "umap", n_components=k, n_neighbors=n_neighbors,
@@ -111,7 +118,7 @@ with map_col:
         st.error(str(exc))
         st.stop()
     fig = viz.embedding_map_figure(result.coords, domains, labels, classes, color_by,
-                                   title=f"UMAP by {result.engine} ({result.seconds:.1f} s)")
+                                   title=f"UMAP by {result.engine} ({result.seconds:.1f} s)", hover_texts=hover)
     event = plot.plotly_chart(fig, key="gap_map", on_select="rerun", selection_mode=("box", "lasso"),
                               width="stretch")
     st.download_button("Download map (HTML)", fig.to_html(include_plotlyjs=True, full_html=True),
@@ -152,7 +159,12 @@ selected = viz.selected_rows(event.selection.get("points", [])) if event is not 
     event, "selection", None) else []
 if selected:
     st.subheader(f"Selection: {len(selected)} samples")
-    st.image(viz.gallery(selection_images(analysis, selected, 120), []), caption="first 120 selected samples")
+    if source.modality == "text":
+        st.dataframe(selection_texts(analysis, selected, 120), hide_index=True, width="stretch",
+                     column_config={"text": st.column_config.TextColumn(width="large")})
+        st.caption("The first 120 selected texts.")
+    else:
+        st.image(viz.gallery(selection_images(analysis, selected, 120), []), caption="first 120 selected samples")
     loaded = {role: _ui.load(st.session_state[f"{role}_spec"], role) for role in ("source", "target")}
     table = selection_table(analysis, selected, {r: ds.domain for r, ds in loaded.items()},
                             {r: ds.fingerprint for r, ds in loaded.items()})

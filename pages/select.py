@@ -25,7 +25,9 @@ from da_core.select import DEFAULT_FRACTION, DEFAULT_METHOD, select_source, sele
 from da_core.warmup import GAP_DEFAULTS  # noqa: E402
 
 # ------------------------------------------------------------------------------------------ controls
-registry = selectors()
+registry = selectors(source.modality)  # dsir reads texts: listed for text pairs only
+if st.session_state.get("sel_method", DEFAULT_METHOD) not in registry:
+    _ui.keep("sel_method", DEFAULT_METHOD)
 c1, c2 = st.columns([1, 2], vertical_alignment="bottom")
 method = _ui.widget(c1.selectbox, "Method", "sel_method", DEFAULT_METHOD, options=list(registry),
                     format_func=lambda m: registry[m].label,

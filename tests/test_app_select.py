@@ -56,7 +56,7 @@ def test_the_page_renders_and_waits_for_compute() -> None:
     at = _page()
     assert [t.value for t in at.title][:1] == ["Selection"]
     assert any("Compute selection" in i.value for i in at.info)
-    assert at.selectbox(key="sel_method").options == [s.label for s in selectors().values()]
+    assert at.selectbox(key="sel_method").options == [s.label for s in selectors("image").values()]
     assert "pixels" in at.selectbox(key="sel_embedder").options
     assert not at.get("plotly_chart")
 
@@ -85,12 +85,12 @@ def test_computing_shows_the_figures_and_numbers_from_the_result() -> None:
 
 def test_changing_the_method_shows_its_parameter_widgets() -> None:
     at = _page()
-    for name, selector in selectors().items():
+    for name, selector in selectors("image").items():
         at.selectbox(key="sel_method").set_value(name).run()
         assert not at.exception, (name, [e.value for e in at.exception])
         keys = _widget_keys(at)
         assert {f"sel_{name}_{p.name}" for p in selector.params} <= keys, name
-        others = {f"sel_{n}_{p.name}" for n, s in selectors().items() if n != name for p in s.params}
+        others = {f"sel_{n}_{p.name}" for n, s in selectors("image").items() if n != name for p in s.params}
         assert not keys & others, name
         assert any(selector.summary in c.value for c in at.caption)
 
