@@ -37,8 +37,8 @@ def arms_table(arms: list[dict[str, Any]]) -> pd.DataFrame:
         ci, dci = a["target_acc_ci"], diff.get("ci") or [None, None]
         rows.append({"arm": a["title"], "seeds": a["n"], "target accuracy": a["target_acc_mean"],
                      "95% interval": _span(ci, 1, "{:.1%}"),
-                     "vs source only (points)": None if a["name"] == "source-only" or diff.get("mean") is None
-                     else round(diff["mean"] * 100, 2),
+                     "vs source only (points)": "" if a["name"] == "source-only" or diff.get("mean") is None
+                     else f"{diff['mean'] * 100:+.1f}",
                      "paired 95% interval": "" if a["name"] == "source-only" else _span(dci, 100, "{:+.1f}"),
                      "feature MMD²": a.get("feature_mmd2_mean"), "s per run": a.get("seconds_mean"),
                      "runs": ", ".join(f"#{r}" for r in a["runs"])})
@@ -105,7 +105,9 @@ def saved_studies(manager: Any, session: str) -> None:
     if not studies:
         st.info("No study yet: set one up above and press **Start study**, or run `python -m da_core compare`.")
         return
-    labels = {s.id: f"#{s.id} {s.config.get('name') or ''} · {s.status} · "
+    # no status in the label: it changes while a study runs, and a widget's options should not
+    labels = {s.id: f"#{s.id} {s.config.get('name') or ''} · {len(s.config.get('arms') or [])} arms × "
+                    f"{len(s.config.get('seeds') or [])} seeds{' · grid' if s.config.get('ks') else ''} · "
                     f"{pd.Timestamp(s.created, unit='s'):%Y-%m-%d %H:%M}" for s in studies}
     ids = list(labels)
     if st.session_state.get(OPEN) not in ids:
@@ -113,8 +115,7 @@ def saved_studies(manager: Any, session: str) -> None:
     chosen = st.selectbox("Open a study", ids, key=OPEN, format_func=labels.get)
     study = next(s for s in studies if s.id == chosen)
     result = study.result or {}
-    if study.message:
-        st.caption(f"{study.status}: {study.message}")
+    st.caption(f"Study #{study.id} **{study.status}**" + (f": {study.message}" if study.message else "") + ".")
     active = any(j.sweep_id == study.id and not j.done for j in manager.jobs())
     if active:
         st.caption("This study is running: its results fill in above as its runs finish.")

@@ -134,7 +134,8 @@ def live_view() -> None:
     elif snap["status"] == "failed":
         st.error(f"**The study failed.** {snap['message']}")
     else:
-        st.caption(f"{snap['message'] or snap['status']}. Its results are under **Saved studies** below.")
+        st.caption("Its results are under **Saved studies** below" + (f" ({snap['message']})." if snap["message"]
+                                                                       else "."))
     if current.done and st.session_state.get("_study_shown") != current.id:
         st.session_state["_study_shown"] = current.id
         st.rerun(scope="app")

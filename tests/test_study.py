@@ -64,7 +64,7 @@ def test_a_tiny_study_pairs_arms_seed_by_seed(tmp_path: Path) -> None:
         assert arm["n"] == 2 and len(arm["runs"]) == 2 and arm["feature_mmd2_mean"] is not None
         assert arm["paired_diff_vs_source_only"]["n"] == 2
     best = max(data["arms"], key=lambda a: a["target_acc_mean"])
-    assert data["recommendation"].startswith(best["title"])
+    assert data["recommendation"].lower().startswith(best["title"].lower())
     stored = store.get_sweep(result.study_id)
     assert stored.kind == "study" and stored.result["recommendation"] == data["recommendation"]
     assert store.list_sweeps() == [] and [s.id for s in store.list_sweeps(kind="study")] == [result.study_id]

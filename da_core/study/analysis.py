@@ -139,6 +139,11 @@ def arm_results(records: Sequence[dict[str, Any]], arms: Sequence[str]) -> list[
     return out
 
 
+def _capital(text: str) -> str:
+    """The text with its first letter in upper case (an arm's title opens the recommendation)."""
+    return text[:1].upper() + text[1:]
+
+
 def _points(v: float) -> str:
     return f"{v * 100:+.1f}"
 
@@ -174,7 +179,7 @@ def recommend(arms: Sequence[ArmResult]) -> Recommendation | None:
     best = arms[order[0]]
     acc = best.target_acc
     spread = f"95% interval {acc.low:.1%} to {acc.high:.1%} over {acc.n} seeds" if acc.n >= 2 else "1 seed"
-    clauses = [f"{best.title} has the highest mean target accuracy: {acc.mean:.1%} ({spread})."]
+    clauses = [f"{_capital(best.title)} has the highest mean target accuracy: {acc.mean:.1%} ({spread})."]
     if len(arms) == 1:
         clauses.append("No other arm has results yet, so there is nothing to compare it with.")
         return Recommendation(best.name, None, None, None, None, None, clauses)

@@ -48,7 +48,7 @@ def accuracy_figure(arms: Sequence[dict[str, Any]], order: Sequence[str] | None 
                         marker={"color": "#222", "size": 6, "symbol": "circle-open"},
                         text=[f"seed {s}" for s in seeds], hovertemplate="%{text}: %{y:.1%}<extra></extra>")
     fig.update_yaxes(title="target accuracy", tickformat=".0%", rangemode="tozero")
-    return _layout(fig, "Target accuracy per arm (mean, 95% interval over seeds, each seed)")
+    return _layout(fig, "Target accuracy: mean, 95% interval, seeds")
 
 
 def paired_figure(arms: Sequence[dict[str, Any]]) -> go.Figure:
@@ -69,7 +69,7 @@ def paired_figure(arms: Sequence[dict[str, Any]]) -> go.Figure:
     fig.add_vline(x=0, line_dash="dash", line_color="#555")
     fig.update_xaxes(title="paired difference to source only (points)", zeroline=False)
     fig.update_yaxes(autorange="reversed")
-    return _layout(fig, "Gain over source only, seed by seed (green: the interval excludes 0)",
+    return _layout(fig, "Paired gain vs source only (coloured: interval ≠ 0)",
                    height=max(220, 70 + 50 * len(rows)))
 
 
@@ -84,7 +84,7 @@ def cost_figure(arms: Sequence[dict[str, Any]], order: Sequence[str] | None = No
                 hovertemplate="%{x}: %{y:.3f}<extra></extra>")
     fig.add_bar(x=labels, y=[a.get("seconds_mean") for a in arms], marker_color=colours, row=1, col=2,
                 hovertemplate="%{x}: %{y:.1f} s<extra></extra>")
-    return _layout(fig, "What each arm did to the features, and what it cost", height=340)
+    return _layout(fig, "Feature gap and time per arm", height=340)
 
 
 def map_figure(cells: Sequence[dict[str, Any]], arms: Sequence[str], titles: dict[str, str] | None = None
@@ -123,7 +123,7 @@ def map_figure(cells: Sequence[dict[str, Any]], arms: Sequence[str], titles: dic
         xgap=3, ygap=3))
     fig.update_yaxes(title="labelled target samples per class", autorange="reversed")
     fig.update_xaxes(side="top")
-    return _layout(fig, "When each wins: the winning arm per cell (margin over the runner-up)",
+    return _layout(fig, "The winning arm per cell (margin over the runner-up)",
                    height=140 + 90 * len(ks))
 
 
