@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from da_core.augment.ops import OPS, Context, Knob, get_op
+from da_core.augment.ops import Context, Knob, get_op, ops_for
 from da_core.augment.pipeline import OpConfig, Pipeline
 from da_core.data.pair import to_shape
 from da_core.errors import DAError
@@ -108,17 +108,21 @@ def op_fields(name: str) -> list[FieldSpec]:
     return fields
 
 
-def op_choices(include_batch: bool = True) -> list[str]:
-    """Registered op names, grouped (geometry, colour, quality, batch, preset) in registry order."""
-    order = ["geometry", "colour", "quality", "batch", "preset"]
-    ops = [o for o in OPS.values() if include_batch or not o.batch]
+def op_choices(include_batch: bool = True, modality: str = "image") -> list[str]:
+    """Registered op names of ``modality``, grouped (images: geometry, colour, quality, batch, preset; text: words,
+    punctuation, characters) in registry order."""
+    order = ["geometry", "colour", "quality", "batch", "preset", "words", "punctuation", "characters"]
+    ops = [o for o in ops_for(modality).values() if include_batch or not o.batch]
     return [o.name for o in sorted(ops, key=lambda o: order.index(o.group) if o.group in order else len(order))]
 
 
-def addable_ops(current: Sequence[str]) -> list[str]:
-    """Ops that can still be added: each op once, and no second batch op (MixUp/CutMix)."""
+def addable_ops(current: Sequence[str], modality: str | None = None) -> list[str]:
+    """Ops that can still be added: each op once, no second batch op (MixUp/CutMix), and only ops of the pair's
+    ``modality`` (default: that of the ``current`` ops, else image)."""
+    if modality is None:
+        modality = get_op(current[0]).modality if current else "image"
     has_batch = any(get_op(n).batch for n in current)
-    return [n for n in op_choices() if n not in current and not (has_batch and get_op(n).batch)]
+    return [n for n in op_choices(modality=modality) if n not in current and not (has_batch and get_op(n).batch)]
 
 
 # --------------------------------------------------------------------------------- state round trip

@@ -1,4 +1,7 @@
-"""The registry of image augmentation ops, each a thin declaration over ``torchvision.transforms.v2``.
+"""The registry of augmentation ops: image ops, each a thin declaration over ``torchvision.transforms.v2``, and
+text ops (``da_core/augment/text_ops.py``: EDA, AEDA, character noise), each a pure function of a seeded
+``random.Random``.  ``OPS`` holds the image ops (what the lab lists for an image pair, as before), ``TEXT_OPS`` the
+text ops; :func:`ops_for` lists one modality's and :func:`get_op` finds any.
 
 An op declares its knobs: the value each takes at strength 0 and at strength 1 (interval knobs end in
 ``_range``), whether strength scales it, and how to build the torchvision transform from concrete values.
@@ -172,6 +175,8 @@ class OpSpec:
     native_p: bool = False  # the torchvision class takes ``p`` itself (no RandomApply wrapper)
     modality: str = "image"
     adapt: Callable[[dict[str, Any], Context], dict[str, Any]] | None = None  # fit values to small images
+    kernel: Callable[..., Any] | None = None  # text ops: (words, values, rng, synonyms) -> (words, edits)
+    explain: Callable[[dict[str, Any], int], str] | None = None  # text ops: concrete values for a word count
 
     def fit(self, values: dict[str, Any], context: Context) -> dict[str, Any]:
         """The values this op can use on images of ``context``'s size (as given when they fit)."""
@@ -194,7 +199,7 @@ class OpSpec:
         """JSON-able description (for ``python -m da_core ops --json`` and the page)."""
         return {
             "name": self.name, "label": self.label, "group": self.group, "summary": self.summary,
-            "batch": self.batch, "p": self.p,
+            "batch": self.batch, "p": self.p, "modality": self.modality,
             "knobs": [{"name": k.name, "at_strength_0": _jsonable(k.at0), "at_strength_1": _jsonable(k.at1),
                        "scales_with_strength": k.scales, "help": k.help} for k in self.knobs],
         }
@@ -204,26 +209,38 @@ def _jsonable(v: Any) -> Any:
     return list(v) if isinstance(v, tuple) else v
 
 
-OPS: dict[str, OpSpec] = {}
+OPS: dict[str, OpSpec] = {}       # the image ops (the registry's historic name; every image listing reads it)
+TEXT_OPS: dict[str, OpSpec] = {}  # the text ops (registered by da_core.augment.text_ops)
+_BY_MODALITY = {"image": OPS, "text": TEXT_OPS}
 
 
 def register(spec: OpSpec) -> OpSpec:
-    """Add an op to the registry (names are snake_case and unique)."""
-    if spec.name in OPS:
+    """Add an op to the registry of its modality (names are snake_case and unique across modalities)."""
+    if spec.modality not in _BY_MODALITY:
+        raise ValueError(f"op {spec.name!r}: unknown modality {spec.modality!r}")
+    if spec.name in OPS or spec.name in TEXT_OPS:
         raise ValueError(f"op {spec.name!r} registered twice")
-    OPS[spec.name] = spec
+    _BY_MODALITY[spec.modality][spec.name] = spec
     return spec
 
 
+def ops_for(modality: str = "image") -> dict[str, OpSpec]:
+    """The registered ops of one modality, in registration order (``image`` is :data:`OPS` itself)."""
+    if modality not in _BY_MODALITY:
+        raise KeyError(f"unknown modality {modality!r} (image or text)")
+    return _BY_MODALITY[modality]
+
+
 def get_op(name: str) -> OpSpec:
-    """The registered op called ``name``; KeyError with close matches otherwise."""
-    if name not in OPS:
+    """The registered op called ``name`` (image or text); KeyError with close matches otherwise."""
+    found = OPS.get(name) or TEXT_OPS.get(name)
+    if found is None:
         import difflib
 
-        close = difflib.get_close_matches(name, OPS, n=3)
+        close = difflib.get_close_matches(name, [*OPS, *TEXT_OPS], n=3)
         hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
         raise KeyError(f"unknown op {name!r}{hint} (see `python -m da_core ops`)")
-    return OPS[name]
+    return found
 
 
 # --- text helpers

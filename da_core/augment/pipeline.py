@@ -203,7 +203,15 @@ class Pipeline:
         """The same pipeline as one ``torchvision.transforms.v2.Compose`` (uint8 in, uint8 out)."""
         return self._compose_call(strength, context).build()
 
+    def _check_image_ops(self, what: str) -> None:
+        """Refuse text ops where images are augmented, naming the op and what it was given."""
+        for op in self.ops:
+            if op.spec.modality != "image":
+                raise ModalityError(f"augmentation op {op.name!r} takes {op.spec.modality} data, but {what}; "
+                                    "apply a text pipeline with da_core.augment.text_ops.augment_texts")
+
     def _compose_call(self, strength: float | None, context: Context | None) -> Call:
+        self._check_image_ops("a torchvision transform was asked for (text ops have none)")
         steps = [Call("ToDtype", {"scale": True}, (Expr("torch.float32"),))]
         steps += [r.call for r in self.resolve(strength, context) if r.call is not None]
         steps.append(Call("ToDtype", {"scale": True}, (Expr("torch.uint8"),)))
@@ -263,6 +271,7 @@ class Pipeline:
         import torch
         from torchvision.transforms.v2 import functional as F
 
+        self._check_image_ops("apply() was given images (a uint8 tensor)")
         if images.dtype != torch.uint8 or images.ndim != 4:
             raise PipelineError(f"apply: expected a uint8 N x C x H x W tensor, got {images.dtype} "
                                 f"{tuple(images.shape)}")
