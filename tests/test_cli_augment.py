@@ -26,6 +26,10 @@ def test_ops_lists_every_op_with_its_ranges(capsys: pytest.CaptureFixture[str]) 
     assert main(["ops"]) == 0
     text = capsys.readouterr().out
     assert "rotation" in text and "degrees_range [0, 0] → [-135, 135]" in text and "augmix" in text
+    assert main(["ops", "--modality", "text", "--json"]) == 0
+    text_rows = strict_json(capsys.readouterr().out)
+    assert {r["name"] for r in text_rows} >= {"synonym_replacement", "random_deletion", "aeda", "char_noise"}
+    assert {r["modality"] for r in text_rows} == {"text"} and "rotation" not in {r["name"] for r in text_rows}
 
 
 def test_augment_json_sheet_and_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

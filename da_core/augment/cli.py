@@ -55,18 +55,18 @@ def _fmt_range(value: Any) -> str:
 
 
 def cmd_ops(args: argparse.Namespace) -> int:
-    """List the registered ops with each knob's value at strength 0 and at strength 1."""
-    from da_core.augment.ops import OPS
+    """List the registered ops of a modality (images by default) with each knob's value at strength 0 and 1."""
+    from da_core.augment.ops import ops_for
     from da_core.cliutil import print_result
 
-    rows = [spec.to_dict() for spec in OPS.values()]
+    rows = [spec.to_dict() for spec in ops_for(args.modality).values()]
     lines = []
     for row in rows:
         knobs = "; ".join(
             f"{k['name']} {_fmt_range(k['at_strength_0'])} → {_fmt_range(k['at_strength_1'])}"
             + ("" if k["scales_with_strength"] else " (fixed)") for k in row["knobs"])
         p = "" if row["p"] >= 1 or any(k["name"] == "p" for k in row["knobs"]) else f"; p={row['p']:g}"
-        lines.append(f"{row['name']:<16} {row['group']:<9} {knobs}{p}")
+        lines.append(f"{row['name']:<20} {row['group']:<11} {knobs}{p}")
     lines.append("(value at strength 0 → at strength 1; in between an op moves s² of the way, so s = 0.5 is a quarter)")
     print_result(rows, args.json, "\n".join(lines))
     return 0
@@ -135,6 +135,8 @@ def register(sub: Any) -> None:
     from da_core.cliutil import positive_int
 
     p = sub.add_parser("ops", help="list the augmentation ops with their ranges at strength 0 and 1")
+    p.add_argument("--modality", choices=("image", "text"), default="image",
+                   help="the ops for image data (default) or for text (EDA, AEDA, character noise)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_ops)
 
