@@ -86,3 +86,16 @@ def test_a_stopped_study_resumes_from_the_page() -> None:
     _settle(at, at.session_state["study_job"])
     stored = get_store().get_sweep(first.study_id)
     assert stored.status == "finished" and stored.result["runs_done"] == 4
+
+
+def test_a_saved_grid_shows_its_map() -> None:
+    base = TrainConfig(source=SOURCE, target=TARGET, max_steps=3, batch_size=32, evals_per_epoch=1)
+    spec = StudySpec(base, ["source-only", "dann"], [0], ks=[0, 2], shares=[1.0], name="a map")
+    study = run_study(spec, get_store())
+    assert study.status == "finished"
+    at = _app()
+    at.selectbox(key="study_open").set_value(study.study_id).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "When does each win" in [h.value for h in at.subheader]
+    assert any("cells are ties" in m.value for m in at.markdown)
+    assert len(at.get("plotly_chart")) >= 4  # accuracy, paired gains, cost, and the map
