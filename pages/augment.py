@@ -18,10 +18,10 @@ st.write(
     "predictions flip, and how close the augmented source comes to the target."
 )
 source, target, alignment = _ui.load_pair()
-if source.modality != "image":
-    st.info(f"The lab's ops are image ops, and this pair holds {source.modality}: text augmentation (EDA, AEDA, "
-            "character noise) with the same strength knob comes next. The Gap map and Selection pages work on text "
-            "today.")
+if source.modality == "text":
+    from pages import _augment_text
+
+    _augment_text.lab(source, target)
     st.stop()
 
 from da_core.augment import Context, Pipeline, default_pipeline, editor, get_op  # noqa: E402  (after the pair)

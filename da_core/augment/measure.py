@@ -12,10 +12,16 @@ source split, for each strength s of the sweep:
   embeddings and target embeddings.  The bandwidth is the gap page's rule (median pairwise distance of the
   pooled clean source and target) computed once, so the numbers are comparable across strengths.
 
+On a text pair the same measures run on sentence embeddings (default ``minilm``; ``tfidf`` fitted once on the
+clean texts of both domains): the held-out source texts are augmented with
+:func:`da_core.augment.text_ops.augment_texts` (seeded, labels unchanged) and re-embedded.  Text caps each
+domain at ``TEXT_MAX_SAMPLES`` texts by default so one measure stays well under a minute on 2 CPU cores.
+
 Every strength uses the same seed (common random numbers): the curves change with s, not with the draw.
 The sweet spot is the strength with the smallest gap to target among those whose affinity stays at or above a
 threshold.  :func:`self_test` measures each op of a pipeline alone: its effect against s, with warnings for
-no-ops and effects that are not monotone in s.
+no-ops and effects that are not monotone in s (for text: the share of words edited, which must be 0 at s = 0
+and grow with s).
 """
 
 from __future__ import annotations
@@ -46,6 +52,10 @@ GROUP_SIZE = 16  # images sharing one random draw (see Pipeline.apply)
 NO_OP_PIXELS = 1e-4  # mean |Δ| (0-1 scale) below which an op counts as changing nothing
 MONOTONE_TOLERANCE = 0.05  # an effect may dip by this share of its largest value before it counts as a drop
 GREY_NO_OPS = {"hue", "saturation", "grayscale"}
+DEFAULT_EMBEDDERS = {"image": "digits-cnn", "text": "minilm"}
+IMAGE_MAX_SAMPLES = 1000
+TEXT_MAX_SAMPLES = 400  # texts per domain: re-embedding with MiniLM on 2 CPU cores is the cost
+NO_OP_WORDS = 1e-3  # share of words edited below which a text op counts as changing nothing
 
 
 # ------------------------------------------------------------------------------------------- results
@@ -226,6 +236,12 @@ class _Embedding:
         self.mean: np.ndarray | None = None
         self.components: np.ndarray | None = None
 
+    def fit_on(self, *datasets: Dataset) -> None:
+        """Embedders that learn from the data (``tfidf``) learn once, from the clean ``datasets``, so augmented
+        texts are embedded on the same axes."""
+        if getattr(self.emb, "fits_on_data", False):
+            self.emb.fit(list(datasets))
+
     def raw(self, ds: Dataset, cache: bool) -> np.ndarray:
         from da_core.embed import embed
 
@@ -293,6 +309,31 @@ def _apply_on_device(pipeline: Pipeline, images: torch.Tensor, labels: torch.Ten
     return out.images.cpu(), aug_labels.cpu().to(torch.int64)
 
 
+def _augment_held(pipeline: Pipeline, held: Dataset, strength: float, seed: int, num_classes: int
+                  ) -> tuple[Dataset, np.ndarray]:
+    """The held-out split augmented at ``strength`` (images through :func:`_apply`, texts through
+    :func:`~da_core.augment.text_ops.augment_texts`) and its labels."""
+    if held.modality == "text":
+        from da_core.augment.text_ops import augment_texts
+
+        ds = augment_texts(pipeline, held, strength, seed).dataset
+        assert ds is not None
+        return ds, held.labels.numpy()
+    images, labels = _apply(pipeline, held.images, held.labels, strength, seed, num_classes)
+    return _as_dataset(images, labels, held.classes, f"{held.domain} augmented at s={strength:g}"), labels.numpy()
+
+
+def _describer(pipeline: Pipeline, held: Dataset) -> Callable[[float], str]:
+    """What a strength means: for images at the held-out image size, for texts on a text of median length."""
+    if held.modality == "text":
+        from da_core.augment.text_ops import describe_text
+
+        words = int(np.median([len(t.split()) for t in held.texts or [""]])) or 1
+        return lambda s: describe_text(pipeline, s, words)
+    ctx = Context.of(held)
+    return lambda s: pipeline.describe(s, ctx)
+
+
 def _typical_distance(x: np.ndarray, seed: int) -> float:
     from da_core.gap import median_bandwidth
 
@@ -304,17 +345,29 @@ def _pinned_notes(pipeline: Pipeline) -> list[str]:
             for i, op in enumerate(pipeline.ops) if op.strength is not None]
 
 
+def _cap_note(modality: str, cap: int | None, n_source: int, n_target: int, used_source: int, used_target: int
+              ) -> list[str]:
+    """Say how many samples were used when the cap cut a domain."""
+    if cap is None or (used_source >= n_source and used_target >= n_target):
+        return []
+    what = "texts" if modality == "text" else "images"
+    return [f"used {used_source} of {n_source} source and {used_target} of {n_target} target {what} "
+            f"(max_samples={cap}; raise it for tighter numbers)"]
+
+
 # -------------------------------------------------------------------------------------- the sweep
 
 
 def measure_over_augmentation(pipeline: Pipeline, source: Dataset, target: Dataset,
-                              strengths: Sequence[float] = DEFAULT_STRENGTHS, embedder: str = "digits-cnn",
-                              threshold: float = DEFAULT_THRESHOLD, max_samples: int | None = 1000, seed: int = 0,
-                              progress: Progress | None = None) -> OverAugmentationReport:
-    """Affinity, label-flip rate and gap to target for each strength (see the module docstring).
+                              strengths: Sequence[float] = DEFAULT_STRENGTHS, embedder: str | None = None,
+                              threshold: float = DEFAULT_THRESHOLD, max_samples: int | None | str = "auto",
+                              seed: int = 0, progress: Progress | None = None) -> OverAugmentationReport:
+    """Affinity, label-flip rate and gap to target for each strength (see the module docstring), for an image
+    or a text pair.
 
-    ``max_samples`` caps each domain (seeded, class-stratified); half the capped source trains the probe and
-    half is the held-out split that is augmented.  The same seed gives the same numbers.
+    ``embedder`` defaults to ``digits-cnn`` for images and ``minilm`` for text.  ``max_samples`` caps each domain
+    (seeded, class-stratified; ``"auto"``: 1000 images or 400 texts; None: no cap); half the capped source
+    trains the probe and half is the held-out split that is augmented.  The same seed gives the same numbers.
     """
     from da_core.data import align_pair
     from da_core.errors import DAError
@@ -327,8 +380,15 @@ def measure_over_augmentation(pipeline: Pipeline, source: Dataset, target: Datas
         raise DAError(f"strengths must lie in [0, 1], got {list(strengths)}")
     pipeline.check_fits(source)
     pipeline.check_fits(target)
-    if source.classes != target.classes or source.shape != target.shape:
+    modality = source.modality
+    if source.classes != target.classes or source.modality != target.modality or (
+            modality == "image" and source.shape != target.shape):
         source, target, _ = align_pair(source, target)
+    embedder = embedder or DEFAULT_EMBEDDERS[modality]
+    if max_samples == "auto":
+        max_samples = TEXT_MAX_SAMPLES if modality == "text" else IMAGE_MAX_SAMPLES
+    if isinstance(max_samples, str):
+        raise DAError(f"max_samples must be a number, None or 'auto', got {max_samples!r}")
     seconds: dict[str, float] = {}
 
     t = time.perf_counter()
@@ -338,6 +398,7 @@ def measure_over_augmentation(pipeline: Pipeline, source: Dataset, target: Datas
         raise DAError(f"source has too few samples ({len(src)}) to split into a probe and a held-out set")
     report(0.02, f"embedding clean data ({len(train)} train, {len(held)} held-out, {len(tgt)} target)")
     embedding = _Embedding(embedder)
+    embedding.fit_on(train, held, tgt)
     raw_train, raw_held, raw_target = (embedding.raw(d, cache=True) for d in (train, held, tgt))
     embedding.fit(raw_train, raw_held, raw_target)
     x_train, x_held, x_target = (embedding.project(x) for x in (raw_train, raw_held, raw_target))
@@ -358,20 +419,19 @@ def measure_over_augmentation(pipeline: Pipeline, source: Dataset, target: Datas
     seconds["probe"] = time.perf_counter() - t
 
     k = len(src.classes)
-    ctx = Context.of(held)
+    describe = _describer(pipeline, held)
     results: list[StrengthResult] = []
     t_aug = t_emb = t_met = 0.0
     for i, s in enumerate(grid):
-        report(0.2 + 0.8 * i / len(grid), f"strength {s:.2f}: {pipeline.describe(s, ctx)}")
+        report(0.2 + 0.8 * i / len(grid), f"strength {s:.2f}: {describe(s)}")
         if not pipeline.effective_ops(s):
             x_aug, y_aug = x_held, y_held
         else:
             t = time.perf_counter()
-            images, labels = _apply(pipeline, held.images, held.labels, s, seed, k)
+            ds, y_aug = _augment_held(pipeline, held, s, seed, k)
             t_aug += time.perf_counter() - t
             t = time.perf_counter()
-            ds = _as_dataset(images, labels, held.classes, f"{held.domain} augmented at s={s:g}")
-            x_aug, y_aug = embedding.project(embedding.raw(ds, cache=False)), labels.numpy()
+            x_aug = embedding.project(embedding.raw(ds, cache=False))
             t_emb += time.perf_counter() - t
         t = time.perf_counter()
         pred = probe.predict(x_aug)
@@ -381,7 +441,7 @@ def measure_over_augmentation(pipeline: Pipeline, source: Dataset, target: Datas
         results.append(StrengthResult(
             strength=s, affinity=acc / clean_acc if clean_acc > 0 else math.nan,
             label_flip_rate=float((pred != pred_clean).mean()), gap_to_target=float(gap), accuracy=acc,
-            embedding_shift=shift, description=pipeline.describe(s, ctx)))
+            embedding_shift=shift, description=describe(s)))
         t_met += time.perf_counter() - t
     seconds.update(augment=t_aug, embed_augmented=t_emb, metrics=t_met, total=time.perf_counter() - start)
     spot, why = sweet_spot(results, threshold)
@@ -390,7 +450,8 @@ def measure_over_augmentation(pipeline: Pipeline, source: Dataset, target: Datas
         results=results, clean_accuracy=clean_acc, threshold=float(threshold), sweet_spot=spot, explanation=why,
         clean_gap=float(clean_gap), gap_baseline=float(baseline), bandwidth=float(bandwidth),
         embedder=embedding.emb.info.id, device=embedding.device_name, n_train=len(train), n_held_out=len(held),
-        n_target=len(tgt), seed=seed, pipeline=pipeline.to_dict(), notes=_pinned_notes(pipeline),
+        n_target=len(tgt), seed=seed, pipeline=pipeline.to_dict(), notes=_pinned_notes(pipeline) + _cap_note(
+            modality, max_samples, len(source), len(target), len(src), len(tgt)),
         seconds={key: round(v, 3) for key, v in seconds.items()})
 
 
@@ -402,7 +463,8 @@ class OpSelfTest:
     """One op measured alone: its effect at each strength, and what looks wrong.
 
     ``effect``: mean embedding distance to the original, in units of the median distance between two
-    original images' embeddings (the pixel effect when no embedder is used).  ``pixel_effect``: mean
+    original images' embeddings (the pixel effect when no embedder is used).  For texts ``pixel_effect`` is the
+    mean share of words edited (:func:`word_change`).  ``pixel_effect``: mean
     absolute pixel change on the 0-1 scale.  ``values``: what the op means concretely at each strength.
     """
 
@@ -421,12 +483,13 @@ class OpSelfTest:
                 "warnings": list(self.warnings), "values": list(self.values)}
 
 
-def _warnings(name: str, strengths: list[float], effect: list[float], pixel: list[float], channels: int) -> list[str]:
+def _warnings(name: str, strengths: list[float], effect: list[float], pixel: list[float], channels: int,
+              unit: str = "images") -> list[str]:
     out = []
     moving = [p for s, p in zip(strengths, pixel) if s > 0]
-    if moving and max(moving) < NO_OP_PIXELS:
+    if moving and max(moving) < (NO_OP_WORDS if unit == "texts" else NO_OP_PIXELS):
         why = " (it only acts on colour, and these images are grey)" if name in GREY_NO_OPS and channels == 1 else ""
-        out.append(f"{name} changes nothing on these images at any strength tried{why}.")
+        out.append(f"{name} changes nothing on these {unit} at any strength tried{why}.")
         return out
     top = max(effect) if effect else 0.0
     tol = max(MONOTONE_TOLERANCE * top, 1e-6)
@@ -438,19 +501,84 @@ def _warnings(name: str, strengths: list[float], effect: list[float], pixel: lis
     return out
 
 
-def self_test(pipeline: Pipeline, images_uint8: torch.Tensor, strengths: Sequence[float] = DEFAULT_STRENGTHS,
-              seed: int = 0, embedder: str | None = "digits-cnn", progress: Progress | None = None,
-              labels: torch.Tensor | None = None, num_classes: int | None = None) -> list[OpSelfTest]:
-    """Each op of ``pipeline`` alone (its own strength override dropped) on ``images_uint8`` (N x C x H x W).
+def word_change(original: str, augmented: str) -> float:
+    """Share of ``original``'s words edited in ``augmented``: per differing block of the word diff, the larger of
+    the words removed and the words added, summed, over the original's word count (0 = unchanged)."""
+    import difflib
 
-    Warns when an op changes no pixel at any strength > 0, and when its effect falls as s grows by more than
-    5% of its largest value.  ``embedder=None`` measures pixels only (fast, no model).  MixUp/CutMix get
-    ``labels`` (default: all zeros, which still mixes the images).
+    a, b = original.split(), augmented.split()
+    if a == b:
+        return 0.0
+    changed = sum(max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in
+                  difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes() if tag != "equal")
+    return changed / max(len(a), 1)
+
+
+def _self_test_texts(pipeline: Pipeline, texts: Sequence[str], grid: list[float], seed: int, embedder: str | None,
+                     report: Progress) -> list[OpSelfTest]:
+    """:func:`self_test` on texts: ``pixel_effect`` holds the mean share of words edited (:func:`word_change`),
+    ``effect`` the embedding shift when an ``embedder`` is given, else that share."""
+    from da_core.augment.text_ops import augment_texts, describe_text
+    from da_core.data.dataset import Dataset
+
+    texts = [str(t) for t in texts]
+    words = int(np.median([len(t.split()) for t in texts])) or 1
+    embedding = _Embedding(embedder) if embedder else None
+
+    def as_ds(items: list[str]) -> Dataset:
+        return Dataset.from_texts(items, np.zeros(len(items), dtype=np.int64), ["all"], domain="self-test")
+
+    base = None
+    if embedding is not None:
+        clean = as_ds(texts)
+        embedding.fit_on(clean)
+        base = embedding.raw(clean, cache=False)
+    scale = _typical_distance(base, seed) if base is not None else 1.0
+    out: list[OpSelfTest] = []
+    steps = max(1, len(pipeline.ops) * len(grid))
+    for i, op in enumerate(pipeline.ops):
+        single = Pipeline([OpConfig(op.name, op.p, None, dict(op.knobs))], strength=pipeline.strength, seed=seed)
+        effect, share, values = [], [], []
+        for j, s in enumerate(grid):
+            report((i * len(grid) + j) / steps, f"self-test {op.name} at s={s:.2f}")
+            values.append(describe_text(single, s, words))
+            aug = augment_texts(single, texts, s, seed).texts
+            share.append(float(np.mean([word_change(a, b) for a, b in zip(texts, aug)])))
+            if embedding is None or base is None:
+                effect.append(share[-1])
+                continue
+            x = embedding.raw(as_ds(aug), cache=False)
+            effect.append(float(np.linalg.norm(x - base, axis=1).mean() / (scale or 1.0)))
+        warnings = _warnings(op.name, grid, effect, share, 0, unit="texts")
+        if grid and grid[0] == 0.0 and share[0] > 0:
+            warnings.insert(0, f"{op.name} is not the identity at s=0: it edits {share[0]:.1%} of the words.")
+        out.append(OpSelfTest(op.name, list(grid), effect, share, warnings, values, i))
+    report(1.0, "done")
+    return out
+
+
+def self_test(pipeline: Pipeline, images_uint8: torch.Tensor | Sequence[str],
+              strengths: Sequence[float] = DEFAULT_STRENGTHS, seed: int = 0, embedder: str | None = "auto",
+              progress: Progress | None = None, labels: torch.Tensor | None = None,
+              num_classes: int | None = None) -> list[OpSelfTest]:
+    """Each op of ``pipeline`` alone (its own strength override dropped) on ``images_uint8`` (N x C x H x W), or
+    on a list of texts for a text pipeline.
+
+    Warns when an op changes no pixel (no word) at any strength > 0, and when its effect falls as s grows by more
+    than 5% of its largest value; a text op that edits words at s = 0 is warned about too.  ``embedder``:
+    ``"auto"`` is ``digits-cnn`` for images and None for texts; None measures pixels (the share of words edited)
+    only: fast, no model.  MixUp/CutMix get ``labels`` (default: all zeros, which still mixes the images).
     """
     import torch
 
     report = progress or (lambda _f, _m: None)
     grid = sorted({round(float(s), 6) for s in strengths})
+    if not isinstance(images_uint8, torch.Tensor):
+        if len(images_uint8) < 2:
+            raise ValueError("self_test needs at least 2 texts")
+        return _self_test_texts(pipeline, images_uint8, grid, seed, None if embedder == "auto" else embedder,
+                                report)
+    embedder = DEFAULT_EMBEDDERS["image"] if embedder == "auto" else embedder
     n = len(images_uint8)
     if n < 2:
         raise ValueError("self_test needs at least 2 images")

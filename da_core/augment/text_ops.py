@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from da_core.augment.ops import Call, Knob, OpSpec, ops_for, register
-from da_core.augment.pipeline import Pipeline
+from da_core.augment.pipeline import OpConfig, Pipeline
 from da_core.errors import DAError, ModalityError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -549,6 +549,14 @@ def augment_texts(pipeline: Pipeline, data: Dataset | Sequence[str], strength: f
         ds = inputs.dataset
         result.dataset = Dataset.from_texts(out, ds.labels.numpy(), ds.classes, ds.meta.copy(), ds.domain)
     return result
+
+
+DEFAULT_TEXT_STRENGTH = 0.45  # α = 0.5·s² ≈ 0.1, EDA's recommended value
+
+
+def default_text_pipeline() -> Pipeline:
+    """The text lab's starting pipeline: EDA's synonym replacement and random deletion at s = 0.45 (α ≈ 0.1)."""
+    return Pipeline([OpConfig("synonym_replacement"), OpConfig("random_deletion")], DEFAULT_TEXT_STRENGTH, 0)
 
 
 def text_op_names() -> list[str]:
