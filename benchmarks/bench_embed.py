@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DA_CACHE_DIR", tempfile.mkdtemp(prefix="da-bench-embed-"))
 
 import torch  # noqa: E402
+from _timing import interleaved  # noqa: E402  (benchmarks/, beside this script)
 
 from da_core.data import load_dataset  # noqa: E402
 from da_core.embed import describe_device, embed, get_embedder, pick_device  # noqa: E402
@@ -58,15 +59,7 @@ def main() -> None:
 
     bare()  # warm-up (kernels, allocator)
     ours()
-    bare_t, ours_t = [], []
-    for _ in range(args.repeats):  # interleave so machine noise hits both
-        t = time.perf_counter()
-        bare()
-        bare_t.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        ours()
-        ours_t.append(time.perf_counter() - t)
-    bare_s, ours_s = min(bare_t), min(ours_t)
+    bare_s, ours_s = interleaved(bare, ours, args.repeats)  # in turn, so machine noise hits both
 
     embed(ds, emb)  # fill the cache
     cached_t = []

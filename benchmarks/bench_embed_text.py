@@ -29,6 +29,7 @@ if (_CORPORA / "text").is_dir():  # the corpora from make setup; the embeddings 
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _timing import interleaved  # noqa: E402  (benchmarks/, beside this script)
 
 from da_core.data import load_dataset  # noqa: E402
 from da_core.embed import describe_device, embed, get_embedder, pick_device  # noqa: E402
@@ -77,15 +78,7 @@ def main() -> None:
     for i in range(0, len(grouped), batch):
         padded["ours"] += int(tokenizer(grouped[i:i + batch], padding=True, truncation=True,
                                         max_length=emb.max_length, return_tensors="pt")["input_ids"].numel())
-    bare_t, ours_t = [], []
-    for _ in range(args.repeats):  # interleaved, so machine noise hits both
-        t = time.perf_counter()
-        bare()
-        bare_t.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        ours()
-        ours_t.append(time.perf_counter() - t)
-    bare_s, ours_s = min(bare_t), min(ours_t)
+    bare_s, ours_s = interleaved(bare, ours, args.repeats)  # in turn, so machine noise hits both
     embed(ds, emb)  # fill the cache
     cached_t = []
     for _ in range(5):

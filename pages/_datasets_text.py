@@ -82,13 +82,18 @@ def samples(datasets: dict[str, Any], seed: int) -> None:
                       column_config={"text": st.column_config.TextColumn(width="large")})
 
 
+def class_balance(datasets: dict[str, Any]) -> None:
+    """Both domains' class counts on one chart (label shift), as shares or counts: for images and texts alike."""
+    st.subheader("Class balance")
+    normalise = st.toggle("Show shares instead of counts", value=True, key="counts_normalise")
+    st.plotly_chart(viz.class_count_figure(datasets, normalise=normalise), width="stretch")
+
+
 def lengths_and_balance(datasets: dict[str, Any]) -> None:
     """Class balance beside the text-length histograms of both domains."""
     c1, c2 = st.columns(2, gap="large")
     with c1:
-        st.subheader("Class balance")
-        normalise = st.toggle("Show shares instead of counts", value=True, key="counts_normalise")
-        st.plotly_chart(viz.class_count_figure(datasets, normalise=normalise), width="stretch")
+        class_balance(datasets)
     with c2:
         st.subheader("Text lengths")
         unit = st.radio("Count", ["words", "chars"], horizontal=True, key="text_length_unit",

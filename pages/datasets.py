@@ -61,9 +61,7 @@ else:
 
     c1, c2 = st.columns(2, gap="large")
     with c1:
-        st.subheader("Class balance")
-        normalise = st.toggle("Show shares instead of counts", value=True, key="counts_normalise")
-        st.plotly_chart(viz.class_count_figure(datasets, normalise=normalise), width="stretch")
+        _datasets_text.class_balance(datasets)
     with c2:
         st.subheader("Pixel intensities")
         log_y = st.toggle("Log scale", value=True, key="hist_log")
