@@ -40,6 +40,17 @@ def downloads_allowed() -> bool:
     return os.environ.get("DA_ALLOW_DOWNLOAD", "").strip().lower() in {"1", "true", "yes"}
 
 
+def in_hf_cache(repo_id: str) -> bool:
+    """Whether a Hugging Face model id already has its ``config.json`` in the local cache (nothing is fetched)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(repo_id, "config.json")
+    except Exception:  # not a valid repo id
+        found = None
+    return isinstance(found, str)
+
+
 ALL_DEVICES = ("cuda", "mps", "cpu")
 
 
@@ -370,13 +381,7 @@ class HFEmbedder(Embedder):
         path = Path(self.name).expanduser()
         if path.is_dir():
             return None if (path / "config.json").exists() else f"{path} has no config.json"
-        try:
-            from huggingface_hub import try_to_load_from_cache
-
-            found = try_to_load_from_cache(self.name, "config.json")
-        except Exception:  # not a valid repo id
-            found = None
-        if isinstance(found, str) or downloads_allowed():
+        if in_hf_cache(self.name) or downloads_allowed():
             return None
         return (f"{self.name!r} is neither a model folder nor in the Hugging Face cache; save the model with "
                 "save_pretrained() into a folder and give its path, or set DA_ALLOW_DOWNLOAD=1")

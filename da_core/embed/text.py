@@ -32,6 +32,7 @@ from da_core.embed.embedders import (
     HFEmbedder,
     _first_line,
     downloads_allowed,
+    in_hf_cache,
     register_embedder,
 )
 from da_core.errors import SpecError
@@ -101,13 +102,7 @@ class TextEncoderEmbedder(Embedder):
             if not any((path / f).exists() for f in TOKENIZER_FILES):
                 return f"{path} has no tokenizer files ({', '.join(TOKENIZER_FILES[:3])})"
             return None
-        try:
-            from huggingface_hub import try_to_load_from_cache
-
-            found = try_to_load_from_cache(self.source, "config.json")
-        except Exception:  # not a valid repo id
-            found = None
-        if isinstance(found, str) or downloads_allowed():
+        if in_hf_cache(self.source) or downloads_allowed():
             return None
         return (f"{self.source!r} is neither a model folder nor in the Hugging Face cache; save the encoder and its "
                 "tokenizer with save_pretrained() into a folder and give its path, or set DA_ALLOW_DOWNLOAD=1")
