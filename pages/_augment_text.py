@@ -15,7 +15,7 @@ import streamlit as st
 from da_core.augment import Pipeline, augment_texts, describe_text, editor, get_op, synonym_source, word_diff
 from da_core.augment.text_ops import DEFAULT_TEXT_STRENGTH, WordEdit, default_text_pipeline
 from da_core.errors import DAError
-from pages import _ui
+from pages import _augment_ops, _ui
 
 T = "augt"
 OP_NAMES, ADD, PASTE, MESSAGE = (f"{T}_{name}" for name in ("ops", "add", "paste", "import_msg"))
@@ -103,26 +103,8 @@ def _editor() -> None:
                help="The same seed gives the same texts and the same numbers.")
     if not names:
         st.caption("No ops yet: add one above.")
-    for i, name in enumerate(names):
-        spec = get_op(name)
-        with st.expander(f"{i + 1}. {spec.label}", expanded=len(names) <= 3):
-            st.caption(f"{spec.summary} · `{name}`")
-            defaults = editor.default_state(name, T)
-            for f in editor.op_fields(name):
-                key = f"{T}_{name}_{f.name}"
-                lo, hi, step = (int(f.lo), int(f.hi), 1) if f.integer else (f.lo, f.hi, f.step)
-                _ui.widget(st.slider, f.label, key, defaults[key], min_value=lo, max_value=hi, step=step,
-                           format=f.number_format(), help=f.help)
-            own = _ui.widget(st.toggle, "Own strength (instead of s)", f"{T}_{name}_own", False)
-            _ui.widget(st.slider, "Own strength", f"{T}_{name}_strength", editor.DEFAULT_OWN_STRENGTH, min_value=0.0,
-                       max_value=1.0, step=0.01, disabled=not own, label_visibility="collapsed")
-            b1, b2, b3 = st.columns(3)
-            b1.button("", key=f"{T}_{name}_up", on_click=_move, args=(name, -1), disabled=i == 0,
-                      icon=":material/arrow_upward:", width="stretch", help="Run earlier")
-            b2.button("", key=f"{T}_{name}_down", on_click=_move, args=(name, 1), disabled=i == len(names) - 1,
-                      icon=":material/arrow_downward:", width="stretch", help="Run later")
-            b3.button("", key=f"{T}_{name}_remove", on_click=_move, args=(name, 0), icon=":material/delete:",
-                      width="stretch", help="Remove this op")
+    for i in range(len(names)):
+        _augment_ops.op_editor(i, names, T, _move, expanded=len(names) <= 3)
     with st.expander("Import a pipeline (JSON)", expanded=False):
         pasted = st.text_area("Pipeline JSON", key=PASTE, height=100,
                               placeholder='{"ops": [{"name": "random_deletion"}], "strength": 0.45, "seed": 0}')

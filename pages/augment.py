@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages import _ui
+from pages import _augment_ops, _ui
 
 _ui.init_state()
 st.title("Augmentation lab")
@@ -95,27 +95,8 @@ with edit_col:
                           help="The same seed gives the same pictures and the same numbers."))
     if not names:
         st.caption("No ops yet: add one above, or import a pipeline below.")
-    for i, name in enumerate(names):
-        spec = get_op(name)
-        with st.expander(f"{i + 1}. {spec.label}", expanded=len(names) <= 2):
-            st.caption(f"{spec.summary} · `{name}`")
-            defaults = editor.default_state(name)
-            for f in editor.op_fields(name):
-                key = f"{P}_{name}_{f.name}"
-                lo, hi, step = (int(f.lo), int(f.hi), 1) if f.integer else (f.lo, f.hi, f.step)
-                _ui.widget(st.slider, f.label, key, defaults[key], min_value=lo, max_value=hi, step=step,
-                           format=f.number_format(), help=f.help)
-            own = _ui.widget(st.toggle, "Own strength (instead of s)", f"{P}_{name}_own", False,
-                             help="Use the strength below for this op instead of the master s.")
-            _ui.widget(st.slider, "Own strength", f"{P}_{name}_strength", editor.DEFAULT_OWN_STRENGTH, min_value=0.0,
-                       max_value=1.0, step=0.01, disabled=not own, label_visibility="collapsed")
-            b1, b2, b3 = st.columns(3)
-            b1.button("", key=f"{P}_{name}_up", on_click=_move, args=(name, -1), disabled=i == 0,
-                      icon=":material/arrow_upward:", width="stretch", help="Run earlier")
-            b2.button("", key=f"{P}_{name}_down", on_click=_move, args=(name, 1), disabled=i == len(names) - 1,
-                      icon=":material/arrow_downward:", width="stretch", help="Run later")
-            b3.button("", key=f"{P}_{name}_remove", on_click=_move, args=(name, 0), icon=":material/delete:",
-                      width="stretch", help="Remove this op")
+    for i in range(len(names)):
+        _augment_ops.op_editor(i, names, P, _move, expanded=len(names) <= 2)
     with st.expander("Import a pipeline (JSON)", expanded=False):
         st.file_uploader("Pipeline JSON", type=["json"], key=UPLOAD, on_change=_restore_upload,
                          help="A file downloaded from this page or written by hand; restores every widget.")
