@@ -18,6 +18,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _timing import best_of  # noqa: E402  (benchmarks/, beside this script)
+
 os.environ["DA_CACHE_DIR"] = tempfile.mkdtemp(prefix="da-bench-load-")
 
 import numpy as np  # noqa: E402
@@ -25,15 +28,6 @@ import torch  # noqa: E402
 
 from da_core import config  # noqa: E402
 from da_core.data import DEFAULT_SOURCE, DEFAULT_TARGET, load_dataset  # noqa: E402
-
-
-def _best(fn, repeats: int = 5) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main() -> None:
@@ -44,7 +38,7 @@ def main() -> None:
     pair = [load_dataset(DEFAULT_SOURCE), load_dataset(DEFAULT_TARGET)]
     cold = time.perf_counter() - t
 
-    cached = _best(lambda: [load_dataset(DEFAULT_SOURCE), load_dataset(DEFAULT_TARGET)])
+    cached = best_of(lambda: [load_dataset(DEFAULT_SOURCE), load_dataset(DEFAULT_TARGET)])
     files = sorted((config.cache_dir() / "datasets").glob("*.npz"))
 
     def bare() -> None:
@@ -52,7 +46,7 @@ def main() -> None:
             with np.load(f) as z:
                 torch.from_numpy(z["images"]), torch.from_numpy(z["labels"])
 
-    bare_s = _best(bare)
+    bare_s = best_of(bare)
     n = sum(len(d) for d in pair)
     print(f"{'what':<10}{'seconds':>10}  notes")
     print(f"{'cold':<10}{cold:>10.3f}  generate {n} samples ({len(pair[0])} printed + {len(pair[1])} handwritten)")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd  # noqa: E402
+from _timing import best_of  # noqa: E402  (benchmarks/, beside this script)
 
 from da_core.select import get_selector, selectors  # noqa: E402
 from da_core.select.selectors import SelectorInput  # noqa: E402
@@ -58,14 +58,6 @@ def _bare_knn(inputs: SelectorInput, k: int) -> None:
     (1 - dist).mean(1)
 
 
-def _best(fn, repeats: int) -> float:  # noqa: ANN001
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -78,10 +70,10 @@ def main() -> None:
             "knn-similarity": lambda: _bare_knn(inputs, get_selector("knn-similarity").resolve({})["k"])}
     params = {"group": {"column": "group"}}
     rows = {}
-    for name, selector in selectors().items():
+    for name, selector in selectors("image").items():  # synthetic embeddings: not dsir, which reads texts
         values = selector.resolve(params.get(name))
-        ours = _best(lambda: selector.fn(inputs, values), args.repeats)  # noqa: B023
-        base = _best(bare[name], args.repeats) if name in bare else None
+        ours = best_of(lambda: selector.fn(inputs, values), args.repeats)  # noqa: B023
+        base = best_of(bare[name], args.repeats) if name in bare else None
         rows[name] = {"ours_s": round(ours, 3), "bare_s": None if base is None else round(base, 3),
                       "ratio_vs_bare": None if base is None else round(ours / base, 3)}
     print(f"{args.n} x {args.dims} source vs {args.n} target embeddings; best of {args.repeats}")
