@@ -98,8 +98,17 @@ def test_minilm_cache_and_clear_messages() -> None:
         embed(load_dataset("builtin:printed-digits?n=20"), "minilm")
     with pytest.raises(ModalityError, match="embedder 'digits-cnn' takes image data, but dataset 'c' holds text"):
         embed(ds, "digits-cnn")
-    with pytest.raises(SpecError, match="fine-tuning the text encoder 'minilm' is not available yet"):
-        get_embedder("minilm").backbone(["neg", "pos"], torch.device("cpu"))
+    # the trainer's backbone is the same encoder: token ids in, the very vectors the embedding gave out
+    bb = get_embedder("minilm").backbone(["neg", "pos"], torch.device("cpu"))
+    assert bb.lora_targets == ("query", "value") and bb.encode is not None and bb.dim == 384
+    ids = bb.encode(ds.texts, max_length=256)
+    order = bb.order(ids)
+    assert (ids != 0).sum(1)[order].tolist() == sorted((ids != 0).sum(1).tolist(), reverse=True)
+    with torch.no_grad():
+        feats = bb.module.eval()(bb.preprocess(ids))
+    assert np.allclose(feats.numpy(), first.vectors, atol=1e-4)
+    with pytest.raises(SpecError, match="'tfidf' has no trainable layers"):
+        get_embedder("tfidf").backbone(["neg", "pos"], torch.device("cpu"))
 
 
 def test_minilm_unavailable_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

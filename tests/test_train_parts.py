@@ -131,8 +131,8 @@ def test_augmentation_goes_where_augment_on_says() -> None:
     batch = plan.collate(idx)
     assert batch.from_target.tolist() == [False] * 4 + [True] * 4
 
-    def brighten(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> Any:
-        return SimpleNamespace(images=torch.full_like(x, 255), soft_labels=None)
+    def brighten(b: Batch, gen: torch.Generator) -> Batch:
+        return Batch(torch.full_like(b.inputs, 255), b.labels, None, b.from_target)
 
     run = SimpleNamespace(augment=brighten, aug_gen=torch.Generator(), k=10)
     for where, changed in (("both", [True] * 8), ("target", [False] * 4 + [True] * 4),

@@ -84,6 +84,15 @@ class Backbone:
     dim: int
     head: nn.Linear | None
     description: str
+    # text backbones: texts -> padded token ids (the trainer's pools hold these; ``preprocess`` trims a batch to
+    # its longest text), the evaluation batch size, how many source samples the baseline probe is fitted on,
+    # and the modules LoRA adapts by default
+    encode: Callable[[Sequence[str]], torch.Tensor] | None = None
+    eval_batch: int = 1024
+    probe_samples: int | None = None
+    lora_targets: tuple[str, ...] = ()
+    order: Callable[[torch.Tensor], torch.Tensor] | None = None  # the order to run many inputs in (text: longest
+    # first, so each evaluation batch pads little)
 
 
 _MODELS: dict[tuple[str, str], Any] = {}

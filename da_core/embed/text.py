@@ -70,11 +70,6 @@ def _folder_stamp(folder: Path) -> str:
     return h.hexdigest()
 
 
-def _no_training(info: EmbedderInfo) -> SpecError:
-    return SpecError(f"backbone: fine-tuning the text encoder {info.id!r} is not available yet; the Datasets, Gap "
-                     "map and Selection pages work on text, training on text does not")
-
-
 class TextEncoderEmbedder(Embedder):
     """A transformers text encoder from a local folder (or the Hugging Face cache): mean pooling over the attention
     mask, L2-normalised; texts batched by length."""
@@ -177,7 +172,62 @@ class TextEncoderEmbedder(Embedder):
         return 512 if device.type == "cuda" else 64
 
     def backbone(self, classes: Sequence[str], device: torch.device) -> Backbone:
-        raise _no_training(self.info)
+        """A fresh copy of the encoder for fine-tuning: token ids in (pools are encoded once by ``encode``, each batch
+        trimmed to its longest text by ``preprocess``), the sentence vector out (mean pooling, unit norm, as
+        embedded), no head of its own (the baseline probe is fitted on its vectors)."""
+        why = self.unavailable()
+        if why:
+            raise SpecError(f"backbone: {self.info.id} is unavailable: {why}")
+        tokenizer = self.tokenizer()
+        pad = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
+        module = token_encoder(self.load(device), pad).to(device)  # load reads a fresh copy
+        limit = self.max_length
+
+        def encode(texts: Sequence[str], max_length: int = 128) -> torch.Tensor:
+            return tokenizer(list(texts), padding="max_length", truncation=True, max_length=min(max_length, limit),
+                             return_tensors="pt")["input_ids"]
+
+        def trim(ids: torch.Tensor) -> torch.Tensor:
+            longest = int((ids != pad).sum(1).max()) if len(ids) else 1
+            return ids[:, :max(longest, 1)]
+
+        def order(ids: torch.Tensor) -> torch.Tensor:
+            return (ids != pad).sum(1).argsort(descending=True, stable=True)
+
+        dim = self.info.dim or int(module.pooled.inner.config.hidden_size)
+        return Backbone(module, trim, dim, None, self.info.label, encode=encode, order=order,
+                        eval_batch=512 if device.type == "cuda" else 128, probe_samples=TEXT_PROBE_SAMPLES,
+                        lora_targets=lora_targets_of(module.pooled.inner))
+
+
+TEXT_PROBE_SAMPLES = 1000  # source training texts the baseline probe is fitted on (each is a forward pass)
+LORA_TARGET_NAMES = (("query", "value"), ("q_proj", "v_proj"), ("q_lin", "v_lin"))  # BERT, most LLMs, DistilBERT
+
+
+def lora_targets_of(model: nn.Module) -> tuple[str, ...]:
+    """The attention projections LoRA adapts by default (query and value, as in the LoRA paper), named as this
+    architecture names them; empty when none of the known names is there."""
+    leaves = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    for names in LORA_TARGET_NAMES:
+        if set(names) <= leaves:
+            return names
+    return ()
+
+
+def token_encoder(pooled: nn.Module, pad_id: int) -> nn.Module:
+    """Wrap :func:`mean_pooled`'s module so it takes a tensor of token ids (padding ``pad_id``) instead of a
+    tokenized dict: the trainer's batches, its DANN objective and its evaluation pass plain tensors."""
+    from torch import nn
+
+    class TokenEncoder(nn.Module):
+        def __init__(self, inner: nn.Module) -> None:
+            super().__init__()
+            self.pooled = inner
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            return self.pooled({"input_ids": ids, "attention_mask": (ids != pad_id).long()})
+
+    return TokenEncoder(pooled)
 
 
 def mean_pooled(model: nn.Module) -> nn.Module:
@@ -207,7 +257,7 @@ class MiniLMEmbedder(TextEncoderEmbedder):
         folder = minilm_folder()
         super().__init__(str(folder) if folder else "", EmbedderInfo(
             "minilm", "all-MiniLM-L6-v2 sentence encoder (384-d, mean pooling)", "text", None,
-            f"the PyPI package {MINILM_PIP} (installed by make setup)", dim=384, trainable=False))
+            f"the PyPI package {MINILM_PIP} (installed by make setup)", dim=384))
 
     def unavailable(self) -> str | None:
         if not self.source:
@@ -332,7 +382,7 @@ def _hf(name: str, options: dict[str, str]) -> Embedder:
         return HFEmbedder(name)
     return TextEncoderEmbedder(name, EmbedderInfo(
         f"hf:{name}", f"transformers text encoder {name} (mean pooling)", "text", None,
-        "a local folder or the Hugging Face cache (no download unless DA_ALLOW_DOWNLOAD=1)", trainable=False))
+        "a local folder or the Hugging Face cache (no download unless DA_ALLOW_DOWNLOAD=1)"))
 
 
 def _tfidf(_rest: str, options: dict[str, str]) -> Embedder:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -83,6 +84,16 @@ def prepare_data(config: TrainConfig, source: Dataset | None = None, target: Dat
     _check_evaluable(src_full, src_eval_idx, "source")
     _check_evaluable(tgt_full, tgt_eval_idx, "target")
     notes = _unscored_classes(tgt_full, tgt_eval_idx)
+    if config.eval_samples is not None:
+        for role, (ds, idx) in {"source": (src_full, src_eval_idx), "target": (tgt_full, tgt_eval_idx)}.items():
+            if len(idx) > config.eval_samples:
+                kept = _stratified_part(ds.labels.numpy()[idx], config.eval_samples, config.split_seed + 3)
+                notes.append(f"{role} accuracy is scored on {len(kept):,} of the {len(idx):,} held-out "
+                             f"{ds.modality}s (eval_samples, the same ones every evaluation and seed)")
+                if role == "source":
+                    src_eval_idx = src_eval_idx[kept]
+                else:
+                    tgt_eval_idx = tgt_eval_idx[kept]
     weights = None
     if config.source_subset is not None:
         subset = np.asarray(config.source_subset, dtype=np.int64)
@@ -139,6 +150,18 @@ def _unscored_classes(ds: Dataset, held_idx: np.ndarray) -> list[str]:
             "hold one out: target accuracy covers the other classes only"]
 
 
+def _stratified_part(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Sorted positions of about ``n`` of ``labels``, each class kept in proportion (at least one each), seeded."""
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = counts * n / len(labels)
+    quota = np.floor(exact).astype(int)
+    quota[np.argsort(quota - exact)[:n - int(quota.sum())]] += 1  # the remainder to the largest fractions
+    quota = np.maximum(quota, 1)
+    chosen = [rng.permutation(np.flatnonzero(labels == c))[:q] for c, q in zip(classes, quota)]
+    return np.sort(np.concatenate(chosen))
+
+
 def _per_class(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
     """Positions of up to ``k`` seeded samples of each class."""
     if k <= 0:
@@ -155,13 +178,23 @@ def effective_batch_size(requested: int, pool: int) -> int:
 
 @dataclass
 class Batch:
-    """One training batch after collation: the model's raw inputs (uint8 images; token ids later), hard labels,
-    soft labels when MixUp/CutMix made them, and which rows are labelled target samples (None: unknown)."""
+    """One training batch after collation: the model's raw inputs (uint8 images, or padded token ids), hard labels,
+    soft labels when MixUp/CutMix made them, which rows are labelled target samples (None: unknown), and for text
+    the texts themselves (text augmentation edits words, then the batch is encoded again)."""
 
     inputs: torch.Tensor
     labels: torch.Tensor
     soft: torch.Tensor | None = None
     from_target: torch.Tensor | None = None
+    texts: list[str] | None = None
+
+    def rows(self, mask: torch.Tensor) -> Batch:
+        """The rows where ``mask`` is true."""
+        texts = None
+        if self.texts is not None:
+            texts = [t for t, keep in zip(self.texts, mask.tolist()) if keep]
+        return Batch(self.inputs[mask], self.labels[mask], None if self.soft is None else self.soft[mask],
+                     None if self.from_target is None else self.from_target[mask], texts)
 
 
 class DataPlan:
@@ -174,13 +207,26 @@ class DataPlan:
     run's budget.
     """
 
-    def __init__(self, data: TrainData, config: TrainConfig, device: torch.device) -> None:
+    def __init__(self, data: TrainData, config: TrainConfig, device: torch.device,
+                 encode: Callable[..., torch.Tensor] | None = None) -> None:
         self.device = device
-        self.source_x, self.source_y = data.source_train.images.to(device), data.source_train.labels.to(device)
-        lab_x, lab_y = data.target_labelled.images.to(device), data.target_labelled.labels.to(device)
-        self.target_x = data.target_train.images.to(device)
-        self.source_eval = (data.source_eval.images.to(device), data.source_eval.labels.to(device))
-        self.target_eval = (data.target_eval.images.to(device), data.target_eval.labels.to(device))
+        self.text = data.source_train.texts is not None
+        if self.text and encode is None:
+            raise SpecError("backbone: this backbone takes images, and the pair holds texts")
+
+        def inputs(ds: Dataset) -> torch.Tensor:
+            if ds.texts is None:
+                return ds.images.to(device)
+            return encode(ds.texts, max_length=config.max_length).to(device)  # type: ignore[misc]
+
+        self.encode = None if encode is None else (lambda texts: encode(texts, max_length=config.max_length))
+        self.source_x, self.source_y = inputs(data.source_train), data.source_train.labels.to(device)
+        lab_x, lab_y = inputs(data.target_labelled), data.target_labelled.labels.to(device)
+        self.target_x = inputs(data.target_train)
+        self.source_eval = (inputs(data.source_eval), data.source_eval.labels.to(device))
+        self.target_eval = (inputs(data.target_eval), data.target_eval.labels.to(device))
+        self.source_eval_texts = data.source_eval.texts  # for the baseline's affinity under text augmentation
+        self.pool_texts = ((data.source_train.texts or []) + (data.target_labelled.texts or [])) if self.text else None
         n_src, n_lab = len(self.source_x), len(lab_x)
         self.n_source = n_src
         self.notes = list(data.notes)  # this run's own copy: a sweep shares one TrainData between runs
@@ -220,8 +266,9 @@ class DataPlan:
 
     def collate(self, idx: torch.Tensor) -> Batch:
         """The batch at pool indices ``idx``, on the device."""
+        texts = None if self.pool_texts is None else [self.pool_texts[i] for i in idx.tolist()]
         idx = idx.to(self.device)
-        return Batch(self.pool_x[idx], self.pool_y[idx], from_target=idx >= self.n_source)
+        return Batch(self.pool_x[idx], self.pool_y[idx], from_target=idx >= self.n_source, texts=texts)
 
     def target_inputs(self, n: int, gen: torch.Generator) -> torch.Tensor:
         """``n`` unlabelled target training samples drawn with replacement from ``gen`` (for adaptation)."""

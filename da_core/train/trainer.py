@@ -31,10 +31,12 @@ from torch import nn
 from da_core.data import check_modality
 from da_core.embed import Backbone, get_embedder
 from da_core.embed.device import describe_device, pick_device
+from da_core.train.augmenting import Augmenter, augmenter_for
 from da_core.train.baseline import Baseline, source_only_baseline
 from da_core.train.config import TrainConfig
 from da_core.train.data import Batch, DataPlan, TrainData, effective_batch_size, prepare_data
 from da_core.train.evaluation import Evaluator, confusion, per_class_accuracy
+from da_core.train.lora import parameter_counts, with_lora
 from da_core.train.objectives import Objective, StepInputs, dann_lambda, grad_reverse, objective_for
 
 __all__ = ["STATUSES", "Callback", "Classifier", "TrainData", "TrainResult", "Trainer", "dann_lambda",
@@ -102,7 +104,7 @@ class _Run:
     opt: torch.optim.Optimizer
     sched: Any
     evaluate: Evaluator
-    augment: Callable[..., Any] | None
+    augment: Augmenter | None
     gen: torch.Generator
     aug_gen: torch.Generator
 
@@ -118,6 +120,8 @@ class Trainer:
         self.callbacks: list[Callback] = list(callbacks or [])
         self.stop = stop or threading.Event()
         self.history: list[dict[str, Any]] = []
+        self._frozen: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # linear mode: the held-out sets' features
+        self._frozen_keys: set[int] = set()
 
     def add_callback(self, fn: Callback) -> None:
         """Register ``fn(event, payload)``."""
@@ -129,17 +133,6 @@ class Trainer:
 
     # ------------------------------------------------------------------------------ parts
 
-    def _augmenter(self) -> Callable[[torch.Tensor, torch.Tensor, torch.Generator], Any] | None:
-        cfg = self.config
-        if not cfg.augmented:
-            return None
-        from da_core.augment import Pipeline
-
-        pipe = Pipeline.from_dict(cfg.pipeline)
-        pipe.check_fits(self.data.source_train)  # type: ignore[union-attr]
-        k = len(self.data.classes)  # type: ignore[union-attr]
-        return lambda x, y, gen: pipe.apply(x, labels=y, strength=cfg.strength, generator=gen, num_classes=k)
-
     def _augment(self, run: _Run, batch: Batch) -> Batch:
         """The batch with the pipeline applied to the rows ``augment_on`` names (all of them for ``both``)."""
         rows = None
@@ -150,26 +143,41 @@ class Trainer:
             elif not bool(rows.any()):
                 return batch
         if rows is None:
-            out = run.augment(batch.inputs, batch.labels, run.aug_gen)
-            return Batch(out.images, batch.labels, out.soft_labels, batch.from_target)
-        out = run.augment(batch.inputs[rows], batch.labels[rows], run.aug_gen)
+            return run.augment(batch, run.aug_gen)
+        out = run.augment(batch.rows(rows), run.aug_gen)
         inputs = batch.inputs.clone()
-        inputs[rows] = out.images
+        inputs[rows] = out.inputs
+        texts = batch.texts
+        if texts is not None and out.texts is not None:
+            edited = iter(out.texts)
+            texts = [next(edited) if keep else t for t, keep in zip(texts, rows.tolist())]
         soft = None
-        if out.soft_labels is not None:  # MixUp/CutMix mixed the augmented rows among themselves
-            soft = nn.functional.one_hot(batch.labels, run.k).to(out.soft_labels.dtype)
-            soft[rows] = out.soft_labels
-        return Batch(inputs, batch.labels, soft, batch.from_target)
+        if out.soft is not None:  # MixUp/CutMix mixed the augmented rows among themselves
+            soft = nn.functional.one_hot(batch.labels, run.k).to(out.soft.dtype)
+            soft[rows] = out.soft
+        return Batch(inputs, batch.labels, soft, batch.from_target, texts)
 
     @torch.no_grad()
     def _features(self, images: torch.Tensor, batch: int = 1024) -> torch.Tensor:
-        """Backbone features of uint8 images (on the device), in eval mode, batched."""
+        """Backbone features of raw inputs (uint8 images or token ids, on the device), in eval mode, batched."""
+        frozen = id(images) in self._frozen_keys  # linear mode's held-out sets: their features never change
+        if frozen and id(images) in self._frozen:
+            return self._frozen[id(images)][1]
         bb = self.model.backbone
         was_training = bb.training
         bb.eval()
-        out = [bb(self.preprocess(images[i:i + batch])).flatten(1) for i in range(0, len(images), batch)]
-        bb.train(was_training and self.config.mode == "full")
-        return torch.cat(out) if out else images.new_zeros((0, self.dim), dtype=torch.float32)
+        batch = min(batch, self.eval_batch)
+        order = self.order(images) if self.order is not None and len(images) > batch else None
+        x = images if order is None else images[order]
+        out = [bb(self.preprocess(x[i:i + batch])).flatten(1) for i in range(0, len(x), batch)]
+        bb.train(was_training and self.config.mode != "linear")
+        if not out:
+            return images.new_zeros((0, self.dim), dtype=torch.float32)
+        feats = torch.cat(out)
+        feats = feats if order is None else feats[torch.argsort(order)]
+        if frozen:
+            self._frozen[id(images)] = (images, feats)
+        return feats
 
     def _feature_gap(self, run: _Run) -> float | None:
         """MMD² between the trained backbone's features of the held-out source and target (at most
@@ -215,6 +223,10 @@ class Trainer:
             groups.append({"params": list(self.model.backbone.parameters()), "lr": cfg.lr * cfg.backbone_lr_scale,
                            "name": "backbone"})
             self.model.backbone.train()
+        elif cfg.mode == "lora":  # the adapters only (peft froze the rest), at the head's learning rate
+            groups.append({"params": [p for p in self.model.backbone.parameters() if p.requires_grad], "lr": cfg.lr,
+                           "name": "adapters"})
+            self.model.backbone.train()
         else:
             self.model.backbone.eval()
             for p in self.model.backbone.parameters():
@@ -244,7 +256,8 @@ class Trainer:
                              "backbone": run.backbone.description, "classes": run.data.classes,
                              "sizes": run.data.sizes(), "baseline": run.baseline.metrics,
                              "affinity": run.baseline.affinity, "batch_size": run.plan.batch_size,
-                             "conversions": run.data.conversions, "notes": run.plan.notes})
+                             "conversions": run.data.conversions, "notes": run.plan.notes,
+                             "parameters": self.parameters, "mode": self.config.mode})
         # a random head is scored; otherwise the model starts as the baseline, already scored
         last = (run.evaluate(0, 0) if self.config.head_init == "random"
                 else run.evaluate.adopt(run.baseline.predictions, 0, 0))
@@ -269,15 +282,20 @@ class Trainer:
         embedder = get_embedder(cfg.backbone)
         check_modality(data.source_train, embedder.info.modality, f"backbone {cfg.backbone!r}")
         bb = embedder.backbone(data.classes, device)
-        self.preprocess, self.dim = bb.preprocess, bb.dim
+        if cfg.mode == "lora":
+            bb.module = with_lora(bb.module, cfg, bb.lora_targets)
+        self.preprocess, self.dim, self.eval_batch, self.order = bb.preprocess, bb.dim, bb.eval_batch, bb.order
         head = nn.Linear(bb.dim, k).to(device)
         self.model = Classifier(bb.module, head).to(device)
-        plan = DataPlan(data, cfg, device)
-        augment = self._augmenter()
+        plan = DataPlan(data, cfg, device, bb.encode)
+        if cfg.mode == "linear":
+            self._frozen_keys = {id(plan.source_eval[0]), id(plan.target_eval[0])}
+        augment = augmenter_for(cfg, data, plan)
         baseline = source_only_baseline(bb, plan, cfg, k, self._features, augment)
         self._start_head(head, baseline, gen)
         objective = objective_for(cfg)(cfg, bb.dim, device, gen)
         opt = self._optimizer(objective)
+        self.parameters = parameter_counts(opt, self.model)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg, plan.total))
         evaluate = Evaluator(plan, self._predict, self._emit, features=self._features,
                              classify=lambda f: self.model.head(f).argmax(1))
@@ -345,7 +363,7 @@ class Trainer:
         tev_y = run.plan.target_eval[1]
         details: dict[str, Any] = {"classes": run.data.classes, "conversions": run.data.conversions,
                                    "notes": run.plan.notes, "batch_size": run.plan.batch_size,
-                                   "sizes": run.data.sizes(),
+                                   "sizes": run.data.sizes(), "parameters": self.parameters,
                                    "baseline_confusion": confusion(baseline.predictions[1], tev_y, k),
                                    "baseline_per_class": per_class_accuracy(baseline.predictions[1], tev_y, k)}
         if status != "diverged":
@@ -374,6 +392,8 @@ class Trainer:
             "train_seconds": round(train_seconds, 3),
             "eval_seconds": round(evaluate.seconds, 3),
             "samples_per_s": round(step * run.plan.batch_size / train_seconds, 1) if train_seconds > 0 else None,
+            "trainable_params": self.parameters["trainable"],
+            "total_params": self.parameters["total"],
         }
         final.update({name: float(np.mean(values)) for name, values in epoch.logs.items()})
         self._emit("end", {"status": status, "message": message, "final": final})

@@ -57,8 +57,8 @@ class DANN(Objective):
 
     def loss(self, step: StepInputs) -> StepLoss:
         n = len(step.x)
-        target = step.preprocess(step.plan.target_inputs(n, step.gen))
-        feats = step.backbone(torch.cat([step.x, target])).flatten(1)
+        target = step.plan.target_inputs(n, step.gen)  # raw, so token ids are trimmed together with the batch's
+        feats = step.backbone(step.preprocess(torch.cat([step.batch.inputs, target]))).flatten(1)
         logits = step.head(feats[:n])
         lam = dann_lambda(step.progress)
         dom = self.discriminator(grad_reverse(feats, lam * self.config.dann_weight)).squeeze(1)
