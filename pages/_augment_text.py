@@ -17,7 +17,7 @@ from da_core.augment.text_ops import DEFAULT_TEXT_STRENGTH, WordEdit, default_te
 from da_core.errors import DAError
 from pages import _augment_ops, _ui
 
-T = "augt"
+T = editor.TEXT_PREFIX
 OP_NAMES, ADD, PASTE, MESSAGE = (f"{T}_{name}" for name in ("ops", "add", "paste", "import_msg"))
 # Colours by edit type: what an op did to a word.
 COLOURS = {"insert": "#1a7f37", "delete": "#cf222e", "replace": "#0969da"}

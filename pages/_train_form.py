@@ -14,8 +14,8 @@ from da_core.train.config import DEVICES, MAX_BATCH_SIZE, MODES, OPTIMIZERS, SCH
 from da_core.train.sweep import SweepSpec
 from pages import _ui
 
-RUN, SWEEP = form.TRAIN_FORM, form.SWEEP_FORM
 SELECTION = "tr_selection"  # the selection CSV's uploader (an upload cannot be remembered across pages)
+MODE_LABELS = {"full": "full fine-tune", "linear": "linear probe (frozen backbone)", "lora": "LoRA adapters"}
 
 
 def _remember(fields: Iterable[form.FormField]) -> None:
@@ -23,72 +23,101 @@ def _remember(fields: Iterable[form.FormField]) -> None:
         _ui.remember(field.key, field.default)
 
 
-def run_form(on_submit: Callable[[], None]) -> None:
-    """The run settings; ``on_submit`` runs (before the script) when **Start run** is pressed."""
-    _remember(RUN.values())
+def _text_options(run: dict[str, form.FormField]) -> None:
+    """The text pair's own options: the encoder, LoRA's rank, alpha and modules, the token limit, the scored part."""
+    from da_core.embed import list_embedders
+
+    encoders = [info.id for info, why in list_embedders("text") if why is None and info.trainable]
+    c1, c2, c3, c4 = st.columns(4)
+    c1.selectbox("Encoder", encoders or [run["backbone"].default], key=run["backbone"].key,
+                 help="The text encoder to fine-tune (from local files only).")
+    c2.number_input("LoRA rank", 1, 256, key=run["lora_rank"].key, help="Rank r of each adapter (mode LoRA).")
+    c3.number_input("LoRA alpha", 0.5, 1024.0, key=run["lora_alpha"].key, step=1.0,
+                    help="Adapter scaling: the update is (alpha / r) · B A.")
+    c4.text_input("LoRA modules", key=run["lora_targets"].key, placeholder="query, value",
+                  help="Comma-separated module names the adapters go into (empty: the attention's query and value).")
+    c1, c2 = st.columns(2)
+    c1.number_input("Max tokens per text", 8, 512, key=run["max_length"].key, help="Longer texts are truncated.")
+    c2.number_input("Held-out texts scored per domain (0 = all)", 0, 100_000, key=run["eval_samples"].key,
+                    help="Each scored text is a forward pass of the encoder; a seeded, class-stratified part keeps "
+                         "evaluations short. The same texts every evaluation and seed.")
+
+
+def run_form(on_submit: Callable[[], None], modality: str = "image") -> None:
+    """The run settings of a ``modality`` pair; ``on_submit`` runs (before the script) when **Start run** is pressed."""
+    run = form.train_form(modality)
+    _remember(run.values())
+    modes = MODES if modality == "text" else tuple(m for m in MODES if m != "lora")
     with st.form("train_form", border=False):
         c1, c2, c3, c4 = st.columns(4)
-        c1.selectbox("Mode", MODES, key=RUN["mode"].key,
-                     format_func=lambda m: {"full": "full fine-tune", "linear": "linear probe"}[m],
+        c1.selectbox("Mode", modes, key=run["mode"].key, format_func=MODE_LABELS.get,
                      help="Full: train everything, the backbone at a lower learning rate. Linear probe: train only "
-                          "the head on frozen features.")
-        c2.selectbox("Optimizer", OPTIMIZERS, key=RUN["optimizer"].key,
+                          "the head on frozen features."
+                          + (" LoRA: low-rank adapters in the encoder's attention plus the head; the encoder's own "
+                             "weights stay frozen." if modality == "text" else ""))
+        c2.selectbox("Optimizer", OPTIMIZERS, key=run["optimizer"].key,
                      format_func=lambda o: {"adamw": "AdamW", "sgd": "SGD + momentum"}[o])
-        c3.selectbox("Schedule", SCHEDULES, key=RUN["schedule"].key)
-        c4.selectbox("Device", DEVICES, key=RUN["device"].key,
+        c3.selectbox("Schedule", SCHEDULES, key=run["schedule"].key)
+        c4.selectbox("Device", DEVICES, key=run["device"].key,
                      help="auto: CUDA, then Apple MPS, then the CPU.")
         c1, c2, c3, c4 = st.columns(4)
-        c1.number_input("Learning rate", 1e-6, 10.0, key=RUN["lr"].key, format="%.0e", step=1e-4,
-                        help="Of the head; the backbone uses learning rate × backbone scale.")
-        c2.number_input("Backbone LR scale", 0.0, 10.0, key=RUN["backbone_lr_scale"].key, step=0.05,
-                        help="Full fine-tune only.")
-        c3.number_input("Weight decay", 0.0, 1.0, key=RUN["weight_decay"].key, format="%.0e", step=1e-4)
-        c4.number_input("Label smoothing", 0.0, 0.5, key=RUN["label_smoothing"].key, step=0.05)
+        c1.number_input("Learning rate", 1e-6, 10.0, key=run["lr"].key, format="%.0e", step=1e-4,
+                        help="Of the head (and LoRA's adapters); the backbone uses learning rate × backbone scale.")
+        c2.number_input("Backbone LR scale", 0.0, 10.0, key=run["backbone_lr_scale"].key, step=0.005,
+                        format="%.3f", help="Full fine-tune only.")
+        c3.number_input("Weight decay", 0.0, 1.0, key=run["weight_decay"].key, format="%.0e", step=1e-4)
+        c4.number_input("Label smoothing", 0.0, 0.5, key=run["label_smoothing"].key, step=0.05)
         c1, c2, c3, c4 = st.columns(4)
-        c1.number_input("Epochs", 1, 1000, key=RUN["epochs"].key)
-        c2.number_input("Max steps (0 = by epochs)", 0, 1_000_000, key=RUN["max_steps"].key,
+        c1.number_input("Epochs", 1, 1000, key=run["epochs"].key)
+        c2.number_input("Max steps (0 = by epochs)", 0, 1_000_000, key=run["max_steps"].key,
                         help="When set, training stops after this many batches.")
-        c3.number_input("Batch size", 2, MAX_BATCH_SIZE, key=RUN["batch_size"].key)
-        c4.number_input("Seed", 0, 1_000_000, key=RUN["seed"].key)
+        c3.number_input("Batch size", 2, MAX_BATCH_SIZE, key=run["batch_size"].key)
+        c4.number_input("Seed", 0, 1_000_000, key=run["seed"].key)
+        if modality == "text":
+            _text_options(run)
         c1, c2, c3, c4 = st.columns(4)
-        c1.number_input("Labelled target per class", 0, 1000, key=RUN["target_labels_per_class"].key,
+        c1.number_input("Labelled target per class", 0, 1000, key=run["target_labels_per_class"].key,
                         help="0 = unsupervised adaptation (target labels only for evaluation).")
-        c2.slider("Target share of a batch", 0.0, 0.9, key=RUN["target_share"].key,
+        c2.slider("Target share of a batch", 0.0, 0.9, key=run["target_share"].key,
                   help="Expected share of each batch drawn from the labelled target samples.")
-        c3.checkbox("DANN (adversarial)", key=RUN["dann"].key,
+        c3.checkbox("DANN (adversarial)", key=run["dann"].key,
                     help="A domain discriminator behind a gradient-reversal layer pushes the features to look alike "
-                         "on both domains (full fine-tune only).")
-        c4.number_input("DANN weight", 0.0, 10.0, key=RUN["dann_weight"].key, step=0.1)
+                         "on both domains (full fine-tune or LoRA).")
+        c4.number_input("DANN weight", 0.0, 10.0, key=run["dann_weight"].key, step=0.1)
         c1, c2, c3 = st.columns([2, 1, 2])
-        c1.selectbox("Augmentation of training batches", form.AUGMENTATIONS, key=RUN["augmentation"].key,
-                     help="Applied on the fly to every labelled batch, on the training device.")
-        c2.slider("Strength", 0.0, 1.0, key=RUN["strength"].key, step=0.05)
-        c3.text_area("Pipeline JSON (for 'pipeline JSON')", key=RUN["pipeline_json"].key, height=68)
+        where = ", on the training device." if modality == "image" else " (its words edited, then tokenized again)."
+        c1.selectbox("Augmentation of training batches", form.augmentations(modality), key=run["augmentation"].key,
+                     help="Applied on the fly to every labelled batch" + where)
+        c2.slider("Strength", 0.0, 1.0, key=run["strength"].key, step=0.05)
+        c3.text_area("Pipeline JSON (for 'pipeline JSON')", key=run["pipeline_json"].key, height=68)
         st.file_uploader("Source selection (optional: the Gap map's or the Selection page's CSV, by `uid`, or a CSV "
                          "with an `index` column; a `weight` column makes importance weights)", type=["csv"],
                          key=SELECTION)
         st.form_submit_button("Start run", type="primary", key="train_submit", on_click=on_submit)
-    _ui.store(*(field.key for field in RUN.values()))
+    _ui.store(*(field.key for field in run.values()))
 
 
-def sweep_form(on_submit: Callable[[], None]) -> None:
+def sweep_form(on_submit: Callable[[], None], modality: str = "image") -> None:
     """The sweep's pipeline, strengths, seeds and learning rates; ``on_submit`` runs when **Start sweep** is pressed."""
-    _remember(SWEEP.values())
+    sweep = form.sweep_form(modality)
+    _remember(sweep.values())
     with st.form("sweep_form", border=False):
         c1, c2, c3 = st.columns(3)
-        c1.selectbox("Pipeline", form.SWEEP_AUGMENTATIONS, key=SWEEP["augmentation"].key)
-        c2.text_input("Strengths", key=SWEEP["strengths"].key)
-        c3.number_input("Seeds", 1, 10, key=SWEEP["seeds"].key)
-        st.text_input("Learning rates (optional, comma-separated)", key=SWEEP["lrs"].key)
+        c1.selectbox("Pipeline", form.augmentations(modality, sweep=True), key=sweep["augmentation"].key)
+        c2.text_input("Strengths", key=sweep["strengths"].key)
+        c3.number_input("Seeds", 1, 10, key=sweep["seeds"].key)
+        st.text_input("Learning rates (optional, comma-separated)", key=sweep["lrs"].key)
         st.form_submit_button("Start sweep", key="sweep_submit", on_click=on_submit)
-    _ui.store(*(field.key for field in SWEEP.values()))
+    _ui.store(*(field.key for field in sweep.values()))
 
 
-def lab_pipeline() -> dict[str, Any] | None:
-    """The pipeline the Augmentation lab's widgets hold in this session (None when the lab was not opened)."""
+def lab_pipeline(modality: str = "image") -> dict[str, Any] | None:
+    """The pipeline the Augmentation lab's widgets hold in this session for a ``modality`` pair (None when the lab
+    was not opened)."""
     from da_core.augment import editor
 
-    pipeline = editor.pipeline_in(_ui.memory(), st.session_state)
+    kwargs = {} if modality == "image" else {"prefix": editor.TEXT_PREFIX}
+    pipeline = editor.pipeline_in(_ui.memory(), st.session_state, **kwargs)
     return None if pipeline is None else pipeline.to_dict()
 
 
@@ -119,16 +148,26 @@ def source_choice(upload: Any) -> dict[str, Any]:
     return selection.config
 
 
+def pair_modality() -> str:
+    """The session pair's modality (the source spec's, without loading it)."""
+    from da_core.data import resolve
+
+    return resolve(st.session_state["source_spec"])[0].modality
+
+
 def run_config(with_augmentation: bool = True) -> TrainConfig:
     """The training config the run form describes on the session's pair (without augmentation if asked)."""
     s = st.session_state
-    values = form.form_values(RUN, s)
-    pipeline = (form.pipeline_choice(values["augmentation"], lab_pipeline(), values["pipeline_json"])
+    modality = pair_modality()
+    values = form.form_values(form.train_form(modality), s)
+    pipeline = (form.pipeline_choice(values["augmentation"], lab_pipeline(modality), values["pipeline_json"])
                 if with_augmentation else None)
-    return form.train_config(values, s["source_spec"], s["target_spec"], pipeline, source_choice(s.get(SELECTION)))
+    return form.train_config(values, s["source_spec"], s["target_spec"], pipeline, source_choice(s.get(SELECTION)),
+                             modality)
 
 
 def sweep_spec() -> SweepSpec:
     """The sweep the sweep form describes, over the run form's settings without their augmentation."""
-    return form.sweep_spec(form.form_values(SWEEP, st.session_state), run_config(with_augmentation=False),
-                           lab_pipeline())
+    modality = pair_modality()
+    return form.sweep_spec(form.form_values(form.sweep_form(modality), st.session_state),
+                           run_config(with_augmentation=False), lab_pipeline(modality))

@@ -11,15 +11,20 @@ import pandas as pd
 import streamlit as st
 
 from da_core.errors import DAError
+from da_core.train.form import parameters_line
 from pages import _history, _train_form, _ui
+from pages._train_form import MODE_LABELS
 
 _ui.init_state()
 st.title("Training")
 _ui.pair_caption()
+MODALITY = _train_form.pair_modality()
+MODEL = ("the digits CNN (pretrained here on the source)" if MODALITY == "image" else
+         "the MiniLM sentence encoder (a linear head on it frozen, all of it, or LoRA adapters)")
 st.write(
-    "Fine-tune the digits CNN (pretrained here on the source) on the source plus a few labelled target samples, "
-    "optionally with augmentation and adversarial adaptation (DANN), and watch source and target accuracy "
-    "while it trains. Runs go on in the background: switch pages freely; every run lands in the **Runs** history."
+    f"Fine-tune {MODEL} on the source plus a few labelled target samples, optionally with augmentation and "
+    "adversarial adaptation (DANN), and watch source and target accuracy while it trains. Runs go on in the "
+    "background: switch pages freely; every run lands in the **Runs** history."
 )
 
 SESSION = st.session_state.setdefault("_train_session", uuid.uuid4().hex)
@@ -40,7 +45,7 @@ def _start_run() -> None:
 # ------------------------------------------------------------------------------------------ the form
 _train_form.selection_notice()
 with st.expander("Run settings", expanded=not manager.jobs(session=SESSION)):
-    _train_form.run_form(_start_run)
+    _train_form.run_form(_start_run, MODALITY)
 if st.session_state.get("train_error"):
     st.error(st.session_state["train_error"])
 
@@ -79,6 +84,9 @@ def live_view() -> None:
         if not current.done:
             st.button("Stop", key="train_stop", on_click=current.stop, disabled=snap["stopping"], type="secondary",
                       help="Ends the run within one batch; its metrics are kept.", width="stretch")
+    trained = parameters_line(snap["info"].get("parameters"))
+    if trained:
+        st.caption(f":material/tune: {MODE_LABELS.get(snap['info'].get('mode'), '')}: {trained}.")
     for note in [*(snap["info"].get("conversions") or []), *(snap["info"].get("notes") or [])]:
         st.caption(f":material/info: {note}")  # what the run converted (image shapes) or adjusted (batch size)
     if status == "diverged":
@@ -117,6 +125,8 @@ if job is not None and job.done:
         m4.metric("Time", f"{final['seconds']:.1f} s",
                   f"{final['samples_per_s']:.0f} samples/s" if final.get("samples_per_s") else None,
                   delta_color="off", delta_arrow="off")
+        if parameters_line(details.get("parameters")):
+            st.caption(f":material/tune: {parameters_line(details['parameters'])}.")
         if _history.result_charts(details, "res"):
             st.caption("Source-only baseline: the backbone with its source-trained head, before fine-tuning, on the "
                        "same held-out target samples.")
@@ -139,7 +149,7 @@ with st.expander("Sweep augmentation strength × seeds", expanded=False):
     st.write("Train with the settings above at several augmentation strengths and seeds: target accuracy against "
              "strength shows where augmentation stops helping. Strength 0 is always included (the reference for "
              "Diversity). The charts appear on the **Runs** page.")
-    _train_form.sweep_form(_start_sweep)
+    _train_form.sweep_form(_start_sweep, MODALITY)
     if st.session_state.get("sweep_error"):
         st.error(st.session_state["sweep_error"])
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from da_core.data import Dataset
 
 PREFIX = "aug"
+TEXT_PREFIX = "augt"  # the text lab's widgets (so each lab keeps its pipeline across a switch of pair)
 DEFAULT_OWN_STRENGTH = 0.5
 
 

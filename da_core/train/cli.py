@@ -29,7 +29,7 @@ def _read_json(path: str, what: str) -> Any:
 
 def _config(args: argparse.Namespace) -> Any:
     """The training config: the file's (or the defaults), then the command-line overrides."""
-    from da_core.train.config import TrainConfig
+    from da_core.train.config import pair_config
 
     data: dict[str, Any] = {}
     if args.config:
@@ -38,7 +38,10 @@ def _config(args: argparse.Namespace) -> Any:
             raise SpecError(f"--config {args.config}: expected a JSON object")
     overrides = {"source": args.source, "target": args.target, "epochs": args.epochs, "max_steps": args.max_steps,
                  "seed": getattr(args, "seed", None), "device": args.device, "mode": args.mode,
-                 "target_labels_per_class": args.k, "batch_size": args.batch_size, "lr": getattr(args, "lr", None)}
+                 "target_labels_per_class": args.k, "batch_size": args.batch_size, "lr": getattr(args, "lr", None),
+                 "backbone": args.backbone, "lora_rank": args.lora_rank, "lora_alpha": args.lora_alpha,
+                 "lora_targets": ([t.strip() for t in args.lora_targets.split(",") if t.strip()]
+                                  if args.lora_targets else None)}
     data.update({k: v for k, v in overrides.items() if v is not None})
     if getattr(args, "dann", False):
         data["dann"] = True
@@ -47,7 +50,7 @@ def _config(args: argparse.Namespace) -> Any:
     if getattr(args, "strength", None) is not None:
         data["strength"] = args.strength
     try:
-        config = TrainConfig.from_dict(data)
+        config = pair_config(data)  # a text pair starts from the text defaults (MiniLM, full fine-tuning)
     except SpecError as exc:
         where = f"--config {args.config}: " if args.config else ""
         raise SpecError(f"{where}{exc}") from None
@@ -158,6 +161,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         for h in out["history"]:
             lines.append(f"{h['epoch']:>5} {h['step']:>6} {h['train_loss']:>11.4f} {h['source_acc']:>11.4f} "
                          f"{h['target_acc']:>11.4f} {h['lr']:>10.3g}")
+    if final.get("trainable_params"):
+        lines.append(f"trained {final['trainable_params']:,} of {final['total_params']:,} parameters "
+                     f"({final['trainable_params'] / final['total_params']:.2%}, mode {config.mode})")
     if final.get("target_acc") is not None:
         lines.append(f"final: source acc {final['source_acc']:.4f}, target acc {final['target_acc']:.4f} "
                      f"(source-only baseline: {final['baseline_target_acc']:.4f})")
@@ -168,10 +174,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Train at every strength x seed (x learning rate) and print target accuracy, Diversity and the best strength."""
     from da_core.cliutil import print_result
-    from da_core.train.sweep import ROTATION_AFFINE, SweepSpec, run_sweep
+    from da_core.train.sweep import SweepSpec, default_sweep_pipeline, run_sweep
 
     base = _config(args)
-    pipeline = _read_json(args.pipeline, "--pipeline") if args.pipeline else ROTATION_AFFINE
+    pipeline = _read_json(args.pipeline, "--pipeline") if args.pipeline else default_sweep_pipeline(base)
     spec = SweepSpec(base, pipeline, args.strengths, list(range(args.seeds)), args.lrs)
     try:
         spec.validate()
@@ -222,13 +228,22 @@ def _fmt(value: float | None, width: int = 11) -> str:
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     from da_core.cliutil import positive_int
+    from da_core.train.config import MODES
 
     p.add_argument("--source", default=None, help="source dataset spec (default: the config's, else printed digits)")
     p.add_argument("--target", default=None, help="target dataset spec (default: the config's, else handwritten)")
     p.add_argument("--config", metavar="C.json", help="training config (TrainConfig fields; others default)")
     p.add_argument("--epochs", type=positive_int, default=None, help="override the config's epochs")
     p.add_argument("--max-steps", type=positive_int, default=None, help="stop after this many steps")
-    p.add_argument("--mode", choices=("full", "linear"), default=None, help="full fine-tune or linear probe")
+    p.add_argument("--mode", choices=MODES, default=None,
+                   help="full fine-tune, linear probe (head on the frozen backbone) or lora (low-rank adapters on a "
+                        "text encoder)")
+    p.add_argument("--backbone", default=None, metavar="ID",
+                   help="embedder to fine-tune (default: digits-cnn for images, minilm for text)")
+    p.add_argument("--lora-rank", type=positive_int, default=None, metavar="R", help="LoRA rank (default 8)")
+    p.add_argument("--lora-alpha", type=float, default=None, metavar="A", help="LoRA scaling alpha (default 16)")
+    p.add_argument("--lora-targets", default=None, metavar="NAMES",
+                   help="comma-separated module names LoRA adapts (default: the encoder's query,value)")
     p.add_argument("--k", type=int, default=None, metavar="N",
                    help="labelled target samples per class (0 = unsupervised adaptation)")
     p.add_argument("--batch-size", type=positive_int, default=None)
@@ -257,7 +272,9 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("sweep", help="fine-tune at every augmentation strength x seed; target accuracy vs strength")
     _add_common(p)
-    p.add_argument("--pipeline", metavar="P.json", help="pipeline JSON (default: rotation + translate + shear)")
+    p.add_argument("--pipeline", metavar="P.json",
+                   help="pipeline JSON (default: rotation + translate + shear; text: EDA synonym replacement + "
+                        "random deletion)")
     p.add_argument("--strengths", type=number_list(float, 0.0, 1.0, "strength"), default=[0.0, 0.25, 0.5, 0.75, 1.0],
                    help="comma-separated strengths in [0, 1] (0 is always added: the Diversity reference)")
     p.add_argument("--seeds", type=positive_int, default=3, help="number of seeds (0..N-1)")

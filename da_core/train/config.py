@@ -262,6 +262,15 @@ def config_for(modality: str, values: dict[str, Any] | None = None) -> TrainConf
     return TrainConfig.from_dict({**defaults_for(modality), **(values or {})})
 
 
+def pair_config(values: dict[str, Any] | None = None) -> TrainConfig:
+    """:func:`config_for` the modality of the config's source (its spec says which, without loading it): the
+    command line's and the study's way to give a text pair the text defaults."""
+    from da_core.data import resolve
+
+    values = dict(values or {})
+    return config_for(resolve(values.get("source") or DEFAULT_SOURCE)[0].modality, values)
+
+
 # ------------------------------------------------------------------------------------------ checks
 
 

@@ -16,16 +16,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from da_core.errors import DAError
-from da_core.train.config import TrainConfig
+from da_core.train.config import TrainConfig, config_for, defaults_for
 from da_core.train.sweep import ROTATION_AFFINE, SweepSpec, number_list
 
 # The augmentations a form offers, by the label it shows.
 NO_AUGMENTATION = "none"
 LAB_PIPELINE = "augmentation lab's pipeline"
 ROTATION_PRESET = "rotation + translate + shear"
+EDA_PRESET = "EDA: synonym replacement + random deletion"
 PIPELINE_JSON = "pipeline JSON"
 AUGMENTATIONS = (NO_AUGMENTATION, LAB_PIPELINE, ROTATION_PRESET, PIPELINE_JSON)
 SWEEP_AUGMENTATIONS = (LAB_PIPELINE, ROTATION_PRESET)  # a sweep needs a pipeline
+PRESETS = {"image": ROTATION_PRESET, "text": EDA_PRESET}  # each modality's ready-made pipeline
+
+
+def augmentations(modality: str = "image", sweep: bool = False) -> tuple[str, ...]:
+    """The augmentation choices of a form on a ``modality`` pair (a sweep's need a pipeline)."""
+    preset = PRESETS.get(modality, ROTATION_PRESET)
+    return (LAB_PIPELINE, preset) if sweep else (NO_AUGMENTATION, LAB_PIPELINE, preset, PIPELINE_JSON)
 
 
 @dataclass(frozen=True)
@@ -36,37 +44,68 @@ class FormField:
     default: Any
 
 
-_RUN = TrainConfig()
-# TrainConfig option (or, for the last two, form-only name) -> its widget.  Tests and browser scripts use the keys.
-TRAIN_FORM: dict[str, FormField] = {
-    "mode": FormField("tr_mode", _RUN.mode),
-    "optimizer": FormField("tr_opt", _RUN.optimizer),
-    "schedule": FormField("tr_sched", _RUN.schedule),
-    "device": FormField("tr_device", _RUN.device),
-    "lr": FormField("tr_lr", _RUN.lr),
-    "backbone_lr_scale": FormField("tr_bbscale", _RUN.backbone_lr_scale),
-    "weight_decay": FormField("tr_wd", _RUN.weight_decay),
-    "label_smoothing": FormField("tr_ls", _RUN.label_smoothing),
-    "epochs": FormField("tr_epochs", _RUN.epochs),
-    "max_steps": FormField("tr_max_steps", 0),  # 0: by epochs
-    "batch_size": FormField("tr_batch", _RUN.batch_size),
-    "seed": FormField("tr_seed", _RUN.seed),
-    "target_labels_per_class": FormField("tr_k", _RUN.target_labels_per_class),
-    "target_share": FormField("tr_share", _RUN.target_share),
-    "dann": FormField("tr_dann", _RUN.dann),
-    "dann_weight": FormField("tr_dann_w", _RUN.dann_weight),
-    "strength": FormField("tr_strength", 0.35),  # of the augmentation, when there is one
-    "augmentation": FormField("tr_aug", NO_AUGMENTATION),
-    "pipeline_json": FormField("tr_pipe_json", ""),
-}
-_FORM_ONLY = ("augmentation", "pipeline_json")
+def _train_form(modality: str) -> dict[str, FormField]:
+    """TrainConfig option (or, for the last two, form-only name) -> its widget, with the modality's defaults
+    (:func:`da_core.train.config.defaults_for`); a text form's keys start ``trt_`` (so each modality's settings
+    survive a switch of pair) and it adds the text options.  Tests and browser scripts use the keys."""
+    d = defaults_for(modality)
+    p = "tr_" if modality == "image" else "trt_"
+    fields = {
+        "mode": FormField(p + "mode", d["mode"]),
+        "optimizer": FormField(p + "opt", d["optimizer"]),
+        "schedule": FormField(p + "sched", d["schedule"]),
+        "device": FormField(p + "device", d["device"]),
+        "lr": FormField(p + "lr", d["lr"]),
+        "backbone_lr_scale": FormField(p + "bbscale", d["backbone_lr_scale"]),
+        "weight_decay": FormField(p + "wd", d["weight_decay"]),
+        "label_smoothing": FormField(p + "ls", d["label_smoothing"]),
+        "epochs": FormField(p + "epochs", d["epochs"]),
+        "max_steps": FormField(p + "max_steps", d["max_steps"] or 0),  # 0: by epochs
+        "batch_size": FormField(p + "batch", d["batch_size"]),
+        "seed": FormField(p + "seed", d["seed"]),
+        "target_labels_per_class": FormField(p + "k", d["target_labels_per_class"]),
+        "target_share": FormField(p + "share", d["target_share"]),
+        "dann": FormField(p + "dann", d["dann"]),
+        "dann_weight": FormField(p + "dann_w", d["dann_weight"]),
+        "strength": FormField(p + "strength", 0.35 if modality == "image" else 0.45),  # when augmenting
+    }
+    if modality == "text":
+        fields.update({
+            "backbone": FormField(p + "backbone", d["backbone"]),
+            "lora_rank": FormField(p + "lora_rank", d["lora_rank"]),
+            "lora_alpha": FormField(p + "lora_alpha", d["lora_alpha"]),
+            "lora_targets": FormField(p + "lora_targets", ""),  # comma-separated; empty: query, value
+            "max_length": FormField(p + "max_length", d["max_length"]),
+            "eval_samples": FormField(p + "eval_samples", d["eval_samples"] or 0),  # 0: all held-out samples
+        })
+    fields["augmentation"] = FormField(p + "aug", NO_AUGMENTATION)
+    fields["pipeline_json"] = FormField(p + "pipe_json", "")
+    return fields
 
-SWEEP_FORM: dict[str, FormField] = {
-    "augmentation": FormField("sw_aug", ROTATION_PRESET),
-    "strengths": FormField("sw_strengths", "0, 0.25, 0.5, 0.75, 1"),
-    "seeds": FormField("sw_seeds", 2),
-    "lrs": FormField("sw_lrs", ""),
-}
+
+def _sweep_form(modality: str) -> dict[str, FormField]:
+    p = "sw_" if modality == "image" else "swt_"
+    return {"augmentation": FormField(p + "aug", PRESETS.get(modality, ROTATION_PRESET)),
+            "strengths": FormField(p + "strengths", "0, 0.25, 0.5, 0.75, 1"),
+            "seeds": FormField(p + "seeds", 2),
+            "lrs": FormField(p + "lrs", "")}
+
+
+TRAIN_FORMS = {m: _train_form(m) for m in ("image", "text")}
+SWEEP_FORMS = {m: _sweep_form(m) for m in ("image", "text")}
+TRAIN_FORM, SWEEP_FORM = TRAIN_FORMS["image"], SWEEP_FORMS["image"]
+_FORM_ONLY = ("augmentation", "pipeline_json")
+_OPTIONAL = ("max_steps", "eval_samples")  # 0 in the form: not set
+
+
+def train_form(modality: str = "image") -> dict[str, FormField]:
+    """The run form of a ``modality`` pair."""
+    return TRAIN_FORMS.get(modality, TRAIN_FORM)
+
+
+def sweep_form(modality: str = "image") -> dict[str, FormField]:
+    """The sweep form of a ``modality`` pair."""
+    return SWEEP_FORMS.get(modality, SWEEP_FORM)
 
 
 SELECTION_HANDOFF = "tr_selection_csv"  # session key of the selection the Selection page hands to the Training page
@@ -113,8 +152,8 @@ def form_values(form: Mapping[str, FormField], state: Mapping[str, Any]) -> dict
 
 
 def pipeline_choice(choice: str, lab: dict[str, Any] | None = None, text: str = "") -> dict[str, Any] | None:
-    """The pipeline an augmentation choice (one of :data:`AUGMENTATIONS`) names: the lab's (``lab``, None when
-    the lab has none), the rotation preset, or ``text`` parsed as JSON; None for no augmentation."""
+    """The pipeline an augmentation choice (one of :func:`augmentations`) names: the lab's (``lab``, None when
+    the lab has none), a modality's preset, or ``text`` parsed as JSON; None for no augmentation."""
     if choice == LAB_PIPELINE:
         if lab is None:
             raise DAError("the Augmentation lab has no pipeline in this session yet; open it first, or pick another "
@@ -122,6 +161,10 @@ def pipeline_choice(choice: str, lab: dict[str, Any] | None = None, text: str = 
         return lab
     if choice == ROTATION_PRESET:
         return ROTATION_AFFINE
+    if choice == EDA_PRESET:
+        from da_core.augment.text_ops import default_text_pipeline
+
+        return default_text_pipeline().to_dict()
     if choice == PIPELINE_JSON:
         try:
             return json.loads(text or "null")
@@ -131,20 +174,25 @@ def pipeline_choice(choice: str, lab: dict[str, Any] | None = None, text: str = 
 
 
 def train_config(values: Mapping[str, Any], source: str, target: str, pipeline: dict[str, Any] | None = None,
-                 selection: Mapping[str, Any] | None = None) -> TrainConfig:
-    """The run that :data:`TRAIN_FORM`'s ``values`` (:func:`form_values`) describe on ``source`` → ``target``,
-    augmented with ``pipeline`` at the form's strength (none: no augmentation) and trained on ``selection``
-    (``source_subset`` or ``source_weights``, see :func:`da_core.train.config.read_selection`)."""
-    options = {name: type(f.default)(values.get(name, f.default)) for name, f in TRAIN_FORM.items()
+                 selection: Mapping[str, Any] | None = None, modality: str = "image") -> TrainConfig:
+    """The run that the ``modality`` run form's ``values`` (:func:`form_values`) describe on ``source`` →
+    ``target``, augmented with ``pipeline`` at the form's strength (none: no augmentation) and trained on
+    ``selection`` (``source_subset`` or ``source_weights``, see :func:`da_core.train.config.read_selection`)."""
+    fields = train_form(modality)
+    options = {name: type(f.default)(values.get(name, f.default)) for name, f in fields.items()
                if name not in _FORM_ONLY}  # each widget's value as its option's type (number inputs give floats)
-    options["max_steps"] = options["max_steps"] or None
+    for name in _OPTIONAL:
+        if name in options:
+            options[name] = options[name] or None
+    if "lora_targets" in options:
+        options["lora_targets"] = [t.strip() for t in options["lora_targets"].split(",") if t.strip()] or None
     options["strength"] = options["strength"] if pipeline else None
-    return TrainConfig.from_dict({"source": source, "target": target, **options, "pipeline": pipeline,
-                                  **(selection or {})})
+    return config_for(modality, {"source": source, "target": target, **options, "pipeline": pipeline,
+                                 **(selection or {})})
 
 
 def sweep_spec(values: Mapping[str, Any], base: TrainConfig, lab: dict[str, Any] | None = None) -> SweepSpec:
-    """The sweep that :data:`SWEEP_FORM`'s ``values`` describe over ``base`` (the run form's settings without
+    """The sweep that a sweep form's ``values`` describe over ``base`` (the run form's settings without
     augmentation): its pipeline (``lab``: the lab's, see :func:`pipeline_choice`) at every strength × seed
     (× learning rate)."""
     pipeline = pipeline_choice(values["augmentation"], lab)
@@ -153,3 +201,10 @@ def sweep_spec(values: Mapping[str, Any], base: TrainConfig, lab: dict[str, Any]
     except ValueError:
         raise DAError("strengths and learning rates must be comma-separated numbers") from None
     return SweepSpec(base, pipeline, strengths, list(range(int(values["seeds"]))), lrs)
+
+
+def parameters_line(counts: dict[str, Any] | None) -> str:
+    """``"74,498 of 22,787,714 parameters trained (0.33%)"``; empty when the counts are not known."""
+    if not counts or not counts.get("total"):
+        return ""
+    return f"{counts['trainable']:,} of {counts['total']:,} parameters trained ({counts['share']:.2%})"

@@ -49,3 +49,4 @@ def parameter_counts(optimizer: torch.optim.Optimizer, *modules: nn.Module) -> d
     total = sum(everything.values())
     return {"trainable": sum(trained.values()), "total": total,
             "share": sum(trained.values()) / total if total else 0.0}
+

@@ -126,7 +126,8 @@ class _MetricSink:
         if event == "start":
             self.total = int(payload["total_steps"])
             self.job._set(total_steps=self.total, info={k: payload.get(k) for k in (
-                "device", "backbone", "sizes", "baseline", "affinity", "batch_size", "conversions", "notes")})
+                "device", "backbone", "sizes", "baseline", "affinity", "batch_size", "conversions", "notes",
+                "parameters", "mode")})
         elif event == "step":
             self.pending += self.job._add(self.run_id, payload["step"], payload["epoch"], payload, STEP_METRICS)
             self.progress(payload["step"] / self.total)

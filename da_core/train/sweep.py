@@ -32,6 +32,18 @@ ROTATION_AFFINE = {"ops": [{"name": "rotation"}, {"name": "translate"}, {"name":
                    "seed": 0}
 
 
+def default_sweep_pipeline(base: TrainConfig) -> dict[str, Any]:
+    """What a sweep augments with when it names no pipeline: rotation + translate + shear on an image pair, the
+    text lab's starting pipeline (EDA synonym replacement + random deletion) on a text pair."""
+    from da_core.data import resolve
+
+    if resolve(base.source)[0].modality == "text":
+        from da_core.augment.text_ops import default_text_pipeline
+
+        return default_text_pipeline().to_dict()
+    return dict(ROTATION_AFFINE)
+
+
 @dataclass
 class SweepSpec:
     """What to sweep: a base training config, a pipeline, strengths, seeds and optionally learning rates."""
