@@ -5,6 +5,7 @@ Selection page lists DSIR and shows texts in its galleries; the default-text-pai
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from _helpers import app_on_pair
@@ -93,7 +94,59 @@ def test_a_csv_uploaded_on_the_datasets_page_becomes_the_source() -> None:
     assert summary.loc["source", "samples"] == 20 and summary.loc["source", "classes"] == 2
 
 
-def test_the_study_page_says_it_is_image_only_for_now(app: AppTest) -> None:
+def _finish(app: AppTest, key: str) -> Any:
+    from da_core.train.jobs import get_manager
+
+    job = get_manager().get(app.session_state[key])
+    assert job is not None and job.wait(240), "the job did not finish"
+    app.run()  # the fragment's next tick: the page notices the end and draws the result
+    app.run()
+    _ok(app)
+    return job
+
+
+def test_the_training_page_fine_tunes_minilm_with_lora(app: AppTest) -> None:
+    app.switch_page("pages/train.py").run()
+    _ok(app)
+    assert "LoRA adapters" in app.selectbox(key="trt_mode").options
+    assert app.selectbox(key="trt_backbone").value == "minilm"
+    app.selectbox(key="trt_mode").set_value("lora")
+    app.number_input(key="trt_lora_rank").set_value(4)
+    app.number_input(key="trt_max_steps").set_value(3)
+    app.number_input(key="trt_batch").set_value(8)
+    app.number_input(key="trt_eval_samples").set_value(40)
+    app.selectbox(key="trt_device").set_value("cpu")
+    app.selectbox(key="trt_aug").set_value("EDA: synonym replacement + random deletion")
+    app.button(key="train_submit").click().run()
+    _ok(app)
+    job = _finish(app, "train_job")
+    config = job.config
+    assert (config["mode"], config["lora_rank"], config["backbone"], config["source"]) == ("lora", 4, "minilm", SOURCE)
+    assert [op["name"] for op in config["pipeline"]["ops"]] == ["synonym_replacement", "random_deletion"]
+    assert job.snapshot()["status"] == "finished"
+    trained = [c.value for c in app.caption if "parameters trained" in c.value]
+    assert trained and "of 22,7" in trained[0]  # e.g. 37,634 of 22,750,850 parameters trained (0.17%)
+    assert "Target accuracy" in [m.label for m in app.metric]
+
+
+def test_the_study_page_runs_a_text_study_in_steps(app: AppTest) -> None:
+    from da_core.train.store import get_store
+
     app.switch_page("pages/study.py").run()
-    assert not app.exception, [e.value for e in app.exception]
-    assert any("text fine-tuning" in i.value for i in app.info)
+    _ok(app)
+    assert not app.get("number_input") or all(n.key != "st_epochs" for n in app.number_input)
+    app.multiselect(key="st_arms").set_value(["source-only", "augmented"])
+    app.number_input(key="st_seeds").set_value(1)
+    app.number_input(key="st_steps").set_value(2)
+    app.radio(key="st_strength_mode").set_value("a fixed strength").run()
+    app.number_input(key="st_strength").set_value(0.45).run()
+    _ok(app)
+    assert any("2 runs" in i.value for i in app.info)
+    app.button(key="study_start").click().run()
+    _ok(app)
+    job = _finish(app, "study_job")
+    assert job.snapshot()["status"] == "finished", job.snapshot()["message"]
+    study = get_store().get_sweep(job.sweep_id)
+    assert [a["name"] for a in study.result["arms"]] == ["source-only", "augmented"]
+    runs = get_store().list_runs(sweep_id=job.sweep_id)
+    assert {r.config["backbone"] for r in runs} == {"minilm"} and {r.config["max_steps"] for r in runs} == {2}

@@ -5,6 +5,7 @@ corpora are there, and a mixed image/text pair is one line, exit 2."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -54,3 +55,40 @@ def test_text_mistakes_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
 def test_fetch_text_is_quick_when_present(capsys: pytest.CaptureFixture[str]) -> None:
     out = _json(capsys, ["fetch-text", "--json"])
     assert out["status"] == "present" and len(out["files"]) == 4
+
+
+def test_augment_on_a_text_pair(capsys: pytest.CaptureFixture[str], tmp_path: Any) -> None:
+    code = tmp_path / "aug.py"
+    out = _json(capsys, ["augment", "--source", SOURCE, "--target", TARGET, "--strengths", "0,0.45,1",
+                         "--embedder", "tfidf?dim=16", "--code", str(code), "--json"])
+    assert out["embedder"] == "tfidf?dim=16" and [r["strength"] for r in out["results"]] == [0, 0.45, 1]
+    assert out["results"][0]["affinity"] == 1.0 and out["results"][0]["label_flip_rate"] == 0
+    assert out["synonym_source"] and len(out["examples"]) == 6
+    still = [e for e in out["examples"] if e["strength"] == 0]
+    assert all(e["augmented"] == e["original"] for e in still)
+    assert any(e["augmented"] != e["original"] for e in out["examples"] if e["strength"] == 1)
+    namespace: dict[str, Any] = {}
+    exec(compile(code.read_text(), str(code), "exec"), namespace)  # the exported code runs and is seeded
+    text = "the acting is wooden and the plot never gets going , a long and dull film"
+    assert namespace["augment"]([text]) == namespace["augment"]([text]) != [text]
+    assert main(["augment", "--source", SOURCE, "--target", TARGET, "--sheet", str(tmp_path / "s.png")]) == 2
+    assert "a contact sheet shows images" in capsys.readouterr().err
+
+
+def test_train_sweep_and_compare_on_a_text_pair(capsys: pytest.CaptureFixture[str], tmp_path: Any) -> None:
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"max_steps": 3, "batch_size": 8, "eval_samples": 30, "evals_per_epoch": 1,
+                                  "device": "cpu"}))
+    run = _json(capsys, ["train", "--source", SOURCE, "--target", TARGET, "--config", str(config), "--mode", "lora",
+                         "--lora-rank", "2", "--lora-targets", "query,key,value", "--json"])
+    assert run["status"] == "finished" and run["final"]["steps"] == 3
+    assert run["final"]["trainable_params"] == 6 * 3 * 2 * (384 + 384) + 384 * 2 + 2
+    sweep = _json(capsys, ["sweep", "--source", SOURCE, "--target", TARGET, "--config", str(config), "--mode",
+                           "linear", "--strengths", "0,0.5", "--seeds", "1", "--json"])
+    assert sweep["status"] == "finished" and [r["strength"] for r in sweep["summary"]] == [0, 0.5]
+    study = _json(capsys, ["compare", "--source", SOURCE, "--target", TARGET, "--config", str(config), "--arms",
+                           "source-only,selected,augmented", "--method", "dsir", "--seeds", "1", "--strength", "0.45",
+                           "--json"])
+    arms = {a["name"]: a for a in study["arms"]}
+    assert set(arms) == {"source-only", "selected", "augmented"} and all(a["n"] == 1 for a in arms.values())
+    assert "dsir" in arms["selected"]["title"] and "s=0.45" in arms["augmented"]["title"]

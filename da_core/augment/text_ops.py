@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import importlib.util
+import json
 import math
 import random
 import threading
@@ -491,6 +492,38 @@ def describe_text(pipeline: Pipeline, strength: float | None = None, example: st
     return "; ".join(parts) if parts else "no augmentation (identity)"
 
 
+def text_pipeline_python(pipeline: Pipeline, strength: float | None = None) -> str:
+    """Runnable Python that applies the same text pipeline at ``strength`` (default: its own) with the same seed.
+    EDA's and AEDA's edits need the synonym source and the per-text seeding, so the code calls this library
+    rather than re-implementing them: the exported numbers and draws are the ones the lab showed."""
+    _check_text_pipeline(pipeline, "the export")
+    s = pipeline.strength if strength is None else float(strength)
+    spec = json.dumps(pipeline.to_dict(), indent=4)
+    return "\n".join([
+        f'"""Text augmentation pipeline exported from Domain Shift Studio at strength {s:.2f} (seed {pipeline.seed}).',
+        "",
+        f"At this strength, on a 14-word text: {describe_text(pipeline, s)}.",
+        f"Synonyms from: {synonym_source() or 'no source found (synonym ops leave words unchanged)'}.",
+        '"""',
+        "",
+        "from da_core.augment import Pipeline",
+        "from da_core.augment.text_ops import augment_texts",
+        "",
+        f"PIPELINE = Pipeline.from_dict({spec})",
+        f"STRENGTH = {s!r}",
+        "",
+        "",
+        "def augment(texts: list[str], seed: int = PIPELINE.seed) -> list[str]:",
+        '    """The texts augmented at STRENGTH; text i draws from its own generator seeded by (seed, i)."""',
+        "    return augment_texts(PIPELINE, texts, STRENGTH, seed).texts",
+        "",
+        "",
+        'if __name__ == "__main__":',
+        '    print(augment(["the movie was not as good as i had hoped , but the cast is wonderful"]))',
+        "",
+    ])
+
+
 def _text_rng(seed: int, index: int) -> random.Random:
     """The generator of text ``index`` under ``seed``: the same text gets the same draws in any subset order."""
     return random.Random(f"da-text:{seed}:{index}")
@@ -557,6 +590,14 @@ DEFAULT_TEXT_STRENGTH = 0.45  # α = 0.5·s² ≈ 0.1, EDA's recommended value
 def default_text_pipeline() -> Pipeline:
     """The text lab's starting pipeline: EDA's synonym replacement and random deletion at s = 0.45 (α ≈ 0.1)."""
     return Pipeline([OpConfig("synonym_replacement"), OpConfig("random_deletion")], DEFAULT_TEXT_STRENGTH, 0)
+
+
+def default_pipeline_for(modality: str) -> Pipeline:
+    """The lab's starting pipeline for ``modality`` data: :func:`default_text_pipeline` for text, the image lab's
+    :func:`~da_core.augment.pipeline.default_pipeline` otherwise."""
+    from da_core.augment.pipeline import default_pipeline
+
+    return default_text_pipeline() if modality == "text" else default_pipeline()
 
 
 def text_op_names() -> list[str]:

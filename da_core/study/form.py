@@ -11,7 +11,7 @@ from typing import Any
 from da_core.errors import DAError
 from da_core.study.arms import default_arms
 from da_core.study.spec import DEFAULT_FRACTION, DEFAULT_KS, DEFAULT_METHOD, DEFAULT_SHARES, StudySpec
-from da_core.train.config import TrainConfig
+from da_core.train.config import TEXT_DEFAULTS, TrainConfig, config_for
 from da_core.train.form import FormField
 from da_core.train.sweep import number_list
 
@@ -27,6 +27,7 @@ STUDY_FORM: dict[str, FormField] = {
     "arms": FormField("st_arms", default_arms()),
     "seeds": FormField("st_seeds", 3),
     "epochs": FormField("st_epochs", _RUN.epochs),
+    "steps": FormField("st_steps", TEXT_DEFAULTS["max_steps"]),  # a text pair's budget (an epoch is long there)
     "k": FormField("st_k", _RUN.target_labels_per_class),
     "pipeline": FormField("st_pipeline", DEFAULT_PIPELINE),
     "strength_mode": FormField("st_strength_mode", SWEET_SPOT),
@@ -82,9 +83,10 @@ def form_values(state: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def study_spec(values: Mapping[str, Any], source: str, target: str, selection: StudySelection,
-               lab_pipeline: dict[str, Any] | None = None) -> StudySpec:
-    """The study the form's ``values`` describe on ``source`` → ``target``.  With the grid on, the cells run
-    :data:`GRID_SEEDS`-style fewer seeds (the form's grid seeds) and :data:`GRID_EVALS` evaluation per epoch."""
+               lab_pipeline: dict[str, Any] | None = None, modality: str = "image") -> StudySpec:
+    """The study the form's ``values`` describe on ``source`` → ``target``, a ``modality`` pair (text: the text
+    run defaults, the budget in steps).  With the grid on, the cells run :data:`GRID_SEEDS`-style fewer seeds
+    (the form's grid seeds) and :data:`GRID_EVALS` evaluation per epoch."""
     grid = bool(values["grid"])
     ks = shares = None
     if grid:
@@ -99,8 +101,10 @@ def study_spec(values: Mapping[str, Any], source: str, target: str, selection: S
             raise DAError("the Augmentation lab has no pipeline in this session yet; open it first, or use the "
                           "lab's default pipeline")
         pipeline = lab_pipeline
-    base = TrainConfig(source=source, target=target, epochs=int(values["epochs"]),
-                       target_labels_per_class=int(values["k"]), evals_per_epoch=GRID_EVALS if grid else 2)
+    budget = {"max_steps": int(values["steps"])} if modality == "text" else {"epochs": int(values["epochs"])}
+    evals = {"evals_per_epoch": GRID_EVALS} if grid else {}
+    base = config_for(modality, {"source": source, "target": target, "target_labels_per_class": int(values["k"]),
+                                 **budget, **evals})
     seeds = int(values["grid_seeds"] if grid else values["seeds"])
     strength = None if values["strength_mode"] == SWEET_SPOT else float(values["strength"])
     return StudySpec(base, list(values["arms"]) or default_arms(), list(range(seeds)), method=selection.method,

@@ -196,9 +196,11 @@ def prepare_setup(spec: StudySpec, progress: Callable[[float, str], None] | None
 def _strength(spec: StudySpec, source: Any, target: Any,
               progress: Callable[[float, str], None]) -> tuple[dict[str, Any], float, str]:
     """The pipeline and the strength the augmenting arms use, with where the strength came from."""
-    from da_core.augment import Pipeline, default_pipeline
+    from da_core.augment import Pipeline
+    from da_core.augment.text_ops import default_pipeline_for
 
-    pipeline = Pipeline.from_dict(spec.pipeline) if spec.pipeline is not None else default_pipeline()
+    pipeline = Pipeline.from_dict(spec.pipeline) if spec.pipeline is not None else default_pipeline_for(
+        source.modality)
     if spec.strength is not None:
         return pipeline.to_dict(), spec.strength, f"s = {spec.strength:.2f}, as given"
     from da_core.augment.lab import DEFAULT_GRID, MEASURE_GRIDS
