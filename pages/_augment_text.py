@@ -13,7 +13,7 @@ import numpy as np
 import streamlit as st
 
 from da_core.augment import Pipeline, augment_texts, describe_text, editor, get_op, synonym_source, word_diff
-from da_core.augment.text_ops import DEFAULT_TEXT_STRENGTH, WordEdit, default_text_pipeline
+from da_core.augment.text_ops import DEFAULT_TEXT_STRENGTH, WordEdit, default_text_pipeline, text_pipeline_python
 from da_core.errors import DAError
 from pages import _augment_ops, _ui
 
@@ -152,8 +152,13 @@ def _preview(pipeline: Pipeline, source: Any) -> None:
         lines = [f"{d + 1}. {diff_markdown(text, run.texts[j])} <small>({edit_summary(run.edits[j])})</small>"
                  for d, run in enumerate(runs)]
         right.markdown("\n".join(lines), unsafe_allow_html=True)
-    st.download_button("Pipeline JSON", pipe.to_json(), file_name="text-pipeline.json", mime="application/json",
-                       icon=":material/download:", help="Paste it under *Import* to restore.")
+    c1, c2 = st.columns(2)
+    c1.download_button("Pipeline JSON", pipe.to_json(), file_name="text-pipeline.json", mime="application/json",
+                       icon=":material/download:", help="Paste it under *Import* to restore.", width="stretch")
+    c2.download_button("Python", text_pipeline_python(pipe), file_name="text_pipeline.py", mime="text/x-python",
+                       icon=":material/code:", width="stretch",
+                       help="Applies this pipeline at this strength with the same seed (calls da_core's "
+                            "augment_texts, so the synonym source and draws are the lab's).")
 
 
 def lab(source: Any, target: Any) -> None:
