@@ -34,7 +34,7 @@ SESSION = st.session_state.setdefault("_study_session", uuid.uuid4().hex)
 manager = _history.job_manager()
 for field in F.values():
     _ui.remember(field.key, field.default)
-selection = study_form.selection_from_state(_ui.memory(), st.session_state)
+selection = study_form.selection_from_state(_ui.memory(), st.session_state, modality=source.modality)
 lab = editor.pipeline_in(_ui.memory(), st.session_state, **({"prefix": editor.TEXT_PREFIX} if TEXT else {}))
 
 # ------------------------------------------------------------------------------------------ the form

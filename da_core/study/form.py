@@ -57,9 +57,11 @@ class StudySelection:
         return f"{self.method}, top {self.fraction:.0%} of the source ({where})"
 
 
-def selection_from_state(*mappings: Mapping[str, Any]) -> StudySelection:
+def selection_from_state(*mappings: Mapping[str, Any], modality: str = "image") -> StudySelection:
     """The Selection page's method, fraction, parameters and embedder as its widgets left them (in the session or
-    the remembered widgets), else density-ratio top 50%."""
+    the remembered widgets), else density-ratio top 50%.  Settings made on a pair of another ``modality`` (DSIR or
+    a text embedder on an image pair, say) are not carried over: the default takes their place."""
+    from da_core.embed import get_embedder
     from da_core.select import get_selector
 
     state: dict[str, Any] = {}
@@ -72,9 +74,16 @@ def selection_from_state(*mappings: Mapping[str, Any]) -> StudySelection:
         selector = get_selector(method)
     except DAError:
         return StudySelection(DEFAULT_METHOD, DEFAULT_FRACTION, {}, None, False)
+    embedder = state.get("sel_embedder")
+    try:
+        other = embedder is not None and get_embedder(str(embedder)).info.modality != modality
+    except DAError:
+        other = True
+    if selector.modality not in (None, modality) or other:
+        return StudySelection(DEFAULT_METHOD, DEFAULT_FRACTION, {}, None, False)
     params = {p.name: state[f"sel_{method}_{p.name}"] for p in selector.params if f"sel_{method}_{p.name}" in state}
     fraction = float(state.get("sel_fraction", 100 * DEFAULT_FRACTION)) / 100
-    return StudySelection(method, fraction, params, state.get("sel_embedder"), True)
+    return StudySelection(method, fraction, params, embedder, True)
 
 
 def form_values(state: Mapping[str, Any]) -> dict[str, Any]:
