@@ -127,6 +127,15 @@ if job is not None and job.done:
                   delta_color="off", delta_arrow="off")
         if parameters_line(details.get("parameters")):
             st.caption(f":material/tune: {parameters_line(details['parameters'])}.")
+        from da_core.train.validators import validator_rows  # torch: only once a run has finished
+
+        rows = validator_rows(final)
+        if rows:
+            with st.expander("Validators: how the run looks without target labels", expanded=False):
+                st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+                st.caption("Scored at every evaluation on the held-out source and target (target labels only for "
+                           "the oracle). *Would pick*: the evaluation where each validator is best, and the target "
+                           "accuracy it really had there.")
         if _history.result_charts(details, "res"):
             st.caption("Source-only baseline: the backbone with its source-trained head, before fine-tuning, on the "
                        "same held-out target samples.")

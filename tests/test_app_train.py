@@ -36,6 +36,9 @@ def test_training_page_starts_a_run_and_sees_it_finish() -> None:
     assert "Result" in [h.value for h in at.subheader]
     labels = [m.label for m in at.metric]
     assert "Target accuracy" in labels and "Source accuracy" in labels
+    assert any(e.label.startswith("Validators") for e in at.expander)
+    table = next(d.value for d in at.dataframe if "validator" in d.value.columns)
+    assert "IWV" in table["validator"].tolist() and table["oracle"].sum() == 1
     assert job.snapshot()["status"] == "finished"
     run = get_store().get_run(job.run_id)
     assert run.status == "finished" and run.origin == "page" and run.config["max_steps"] == 6

@@ -186,13 +186,21 @@ def _knn(inputs: SelectorInput, params: dict[str, Any]) -> Weights:
            max=10)),
     importance=True)
 def _density_ratio(inputs: SelectorInput, params: dict[str, Any]) -> Weights:
-    ps, pt = domain_probabilities(inputs.xs, inputs.xt, params["folds"], inputs.seed)
-    ps = np.clip(ps, 1e-12, 1 - 1e-12)
-    w = ps / (1 - ps) * len(inputs.xs) / max(len(inputs.xt), 1)
-    clipped = int((w > params["max_weight"]).sum())
-    w = np.minimum(w, params["max_weight"])
+    w, clipped, pt = density_ratio(inputs.xs, inputs.xt, params["folds"], inputs.seed, params["max_weight"])
     notes = [f"{clipped} weights clipped at {params['max_weight']:g}"] if clipped else []
     return Weights(w / w.mean(), notes, target_scores=pt)
+
+
+def density_ratio(xs: np.ndarray, xt: np.ndarray, folds: int = 3, seed: int = 0,
+                  max_weight: float = 10.0) -> tuple[np.ndarray, int, np.ndarray]:
+    """The source samples' density ratios p_t(x)/p_s(x) = p/(1−p) · n_s/n_t from a cross-fitted, calibrated domain
+    classifier, clipped at ``max_weight`` but not normalised (their mean estimates 1: DEV's control variate needs
+    that); also how many were clipped and the target samples' p(target|x)."""
+    ps, pt = domain_probabilities(xs, xt, folds, seed)
+    ps = np.clip(ps, 1e-12, 1 - 1e-12)
+    w = ps / (1 - ps) * len(xs) / max(len(xt), 1)
+    clipped = int((w > max_weight).sum())
+    return np.minimum(w, max_weight), clipped, pt
 
 
 @register_selector(

@@ -31,6 +31,8 @@ class Baseline:
     metrics: dict[str, float]
     affinity: float | None
     seconds: float
+    logits: tuple[torch.Tensor, torch.Tensor] | None = None  # on the held-out (source, target), for validators
+    features: tuple[torch.Tensor, torch.Tensor] | None = None  # the backbone's, before training
 
 
 def source_only_baseline(backbone: Backbone, plan: DataPlan, config: TrainConfig, num_classes: int,
@@ -56,7 +58,9 @@ def source_only_baseline(backbone: Backbone, plan: DataPlan, config: TrainConfig
     def predict(x: torch.Tensor) -> torch.Tensor:
         return head(features(x)).argmax(1)
 
-    preds = (predict(sx), predict(tx))
+    feats = (features(sx), features(tx))
+    logits = (head(feats[0]), head(feats[1]))
+    preds = (logits[0].argmax(1), logits[1].argmax(1))
     metrics = {"source_acc": accuracy(preds[0], sy), "target_acc": accuracy(preds[1], ty)}
     affinity = None
     if augment is not None:  # the source-only model on augmented vs clean held-out source
@@ -64,4 +68,4 @@ def source_only_baseline(backbone: Backbone, plan: DataPlan, config: TrainConfig
         augmented = augment(batch, torch.Generator().manual_seed(config.seed + 104729)).inputs
         clean = metrics["source_acc"]
         affinity = accuracy(predict(augmented), sy) / clean if clean > 0 else None
-    return Baseline(head, preds, metrics, affinity, time.perf_counter() - t)
+    return Baseline(head, preds, metrics, affinity, time.perf_counter() - t, logits, feats)

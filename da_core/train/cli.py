@@ -164,6 +164,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if final.get("trainable_params"):
         lines.append(f"trained {final['trainable_params']:,} of {final['total_params']:,} parameters "
                      f"({final['trainable_params'] / final['total_params']:.2%}, mode {config.mode})")
+    picks = final.get("best_by") or {}
+    if picks:
+        lines.append("validators would pick step: " + ", ".join(
+            f"{name} {p['step']}" + (f" (target acc {p['target_acc']:.3f})" if p.get("target_acc") is not None else "")
+            for name, p in picks.items()))
     if final.get("target_acc") is not None:
         lines.append(f"final: source acc {final['source_acc']:.4f}, target acc {final['target_acc']:.4f} "
                      f"(source-only baseline: {final['baseline_target_acc']:.4f})")

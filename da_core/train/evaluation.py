@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from da_core.train.data import DataPlan
+from da_core.train.validators import ValidationInputs, score_all
 
 Predict = Callable[[torch.Tensor], torch.Tensor]
 Emit = Callable[[str, dict[str, Any]], None]
@@ -25,16 +26,19 @@ class Evaluator:
 
     def __init__(self, plan: DataPlan, predict: Predict, emit: Emit, *,
                  features: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 classify: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+                 logits: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 source_weights: Any = None, seed: int = 0) -> None:
         self.plan = plan
         self.predict = predict
         self.emit = emit
-        self._featurize, self._classify = features, classify
+        self._featurize, self._logits = features, logits
+        self.source_weights, self.seed = source_weights, seed  # importance weights of the held-out source (IWV)
         self.seconds = 0.0
         self.last_step: int | None = None
         self.predictions: tuple[torch.Tensor, torch.Tensor] | None = None
         self.features: tuple[torch.Tensor, torch.Tensor] | None = None
         self.metrics: dict[str, Any] = {}
+        self.history: list[dict[str, Any]] = []  # every evaluation's step and metrics (validators included)
 
     @staticmethod
     def mid_epoch_steps(start_step: int, steps_per_epoch: int, evals_per_epoch: int) -> set[int]:
@@ -46,22 +50,32 @@ class Evaluator:
         """Evaluate now; returns and reports ``source_acc`` and ``target_acc``."""
         t = time.perf_counter()
         (sx, _), (tx, _) = self.plan.source_eval, self.plan.target_eval
-        if self._featurize is not None and self._classify is not None:
+        logits = None
+        if self._featurize is not None and self._logits is not None:
             feats = (self._featurize(sx), self._featurize(tx))
-            preds = (self._classify(feats[0]), self._classify(feats[1]))
+            logits = (self._logits(feats[0]), self._logits(feats[1]))
+            preds = (logits[0].argmax(1), logits[1].argmax(1))
         else:
             feats, preds = None, (self.predict(sx), self.predict(tx))
-        self.seconds += time.perf_counter() - t
-        out = self.adopt(preds, step, epoch)
+        out = self.adopt(preds, step, epoch, logits, timed_from=t)
         self.features = feats
         return out
 
-    def adopt(self, predictions: tuple[torch.Tensor, torch.Tensor], step: int, epoch: int) -> dict[str, Any]:
+    def adopt(self, predictions: tuple[torch.Tensor, torch.Tensor], step: int, epoch: int,
+              logits: tuple[torch.Tensor, torch.Tensor] | None = None,
+              timed_from: float | None = None) -> dict[str, Any]:
         """Take predictions made elsewhere (the baseline's, when the model starts as the baseline) as this
-        evaluation, and report them."""
+        evaluation, and report them; with the ``logits`` behind them, also every validator's score."""
+        t = time.perf_counter() if timed_from is None else timed_from
         (_, sy), (_, ty) = self.plan.source_eval, self.plan.target_eval
         self.predictions, self.last_step, self.features = predictions, step, None
         self.metrics = {"source_acc": accuracy(predictions[0], sy), "target_acc": accuracy(predictions[1], ty)}
+        if logits is not None:
+            with torch.no_grad():
+                self.metrics.update(score_all(ValidationInputs(logits[0].detach(), sy, logits[1].detach(), ty,
+                                                               self.source_weights, self.seed)))
+        self.seconds += time.perf_counter() - t
+        self.history.append({"step": step, **self.metrics})
         self.emit("eval", {"step": step, "epoch": epoch, **self.metrics})
         return dict(self.metrics)
 

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 0.5
 STEP_METRICS = ("train_loss", "train_acc", "domain_loss", "dann_lambda", "lr", "throughput")
-EVAL_METRICS = ("source_acc", "target_acc")
+EVAL_METRICS = ("source_acc", "target_acc")  # and every validator's val_* score the evaluation reports
 
 
 @dataclass
@@ -132,7 +132,8 @@ class _MetricSink:
             self.pending += self.job._add(self.run_id, payload["step"], payload["epoch"], payload, STEP_METRICS)
             self.progress(payload["step"] / self.total)
         elif event == "eval":
-            self.pending += self.job._add(self.run_id, payload["step"], payload["epoch"], payload, EVAL_METRICS)
+            names = EVAL_METRICS + tuple(k for k in payload if k.startswith("val_"))
+            self.pending += self.job._add(self.run_id, payload["step"], payload["epoch"], payload, names)
         if event in ("eval", "epoch", "end") or time.perf_counter() - self.last_flush > FLUSH_SECONDS:
             self.flush()
 

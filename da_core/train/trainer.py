@@ -38,6 +38,7 @@ from da_core.train.data import Batch, DataPlan, TrainData, effective_batch_size,
 from da_core.train.evaluation import Evaluator, confusion, per_class_accuracy
 from da_core.train.lora import parameter_counts, with_lora
 from da_core.train.objectives import Objective, StepInputs, dann_lambda, grad_reverse, objective_for
+from da_core.train.validators import best_by
 
 __all__ = ["STATUSES", "Callback", "Classifier", "TrainData", "TrainResult", "Trainer", "dann_lambda",
            "effective_batch_size", "grad_reverse", "prepare_data", "run_training"]
@@ -215,6 +216,18 @@ class Trainer:
             head.load_state_dict(baseline.head.state_dict())
             head.requires_grad_(True)
 
+    @staticmethod
+    def _importance(baseline: Baseline, plan: DataPlan, seed: int) -> Any:
+        """The held-out source's density-ratio weights for IWV and DEV, from the backbone's features before
+        training (held-out target as the target sample); uniform, with a note, when they cannot be fitted."""
+        from da_core.train.validators import importance_weights
+
+        try:
+            return importance_weights(*baseline.features, seed=seed)  # type: ignore[misc]
+        except Exception as exc:  # e.g. too few samples for the cross-fitted classifier
+            plan.notes.append(f"IWV and DEV use uniform weights: the domain classifier could not be fitted ({exc})")
+            return None
+
     def _optimizer(self, objective: Objective) -> torch.optim.Optimizer:
         """Head (and the objective's modules) at lr, backbone at lr * backbone_lr_scale (full mode)."""
         cfg = self.config
@@ -260,7 +273,7 @@ class Trainer:
                              "parameters": self.parameters, "mode": self.config.mode})
         # a random head is scored; otherwise the model starts as the baseline, already scored
         last = (run.evaluate(0, 0) if self.config.head_init == "random"
-                else run.evaluate.adopt(run.baseline.predictions, 0, 0))
+                else run.evaluate.adopt(run.baseline.predictions, 0, 0, run.baseline.logits))
         eval_before = run.evaluate.seconds
         t_train = time.perf_counter()
         status, message, step, epoch, last = self._train(run, last)
@@ -298,7 +311,8 @@ class Trainer:
         self.parameters = parameter_counts(opt, self.model)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg, plan.total))
         evaluate = Evaluator(plan, self._predict, self._emit, features=self._features,
-                             classify=lambda f: self.model.head(f).argmax(1))
+                             logits=lambda f: self.model.head(f),
+                             source_weights=self._importance(baseline, plan, cfg.split_seed), seed=cfg.split_seed)
         evaluate.seconds = baseline.seconds
         return _Run(device, data, k, bb, plan, baseline, objective, opt, sched, evaluate, augment, gen, aug_gen)
 
@@ -396,6 +410,8 @@ class Trainer:
             "total_params": self.parameters["total"],
         }
         final.update({name: float(np.mean(values)) for name, values in epoch.logs.items()})
+        final["validators"] = {k: v for k, v in evaluate.metrics.items() if k.startswith("val_")}
+        final["best_by"] = best_by(evaluate.history)
         self._emit("end", {"status": status, "message": message, "final": final})
         return TrainResult(status, final, list(self.history), seconds, message, details)
 
