@@ -45,7 +45,7 @@ def _config(args: argparse.Namespace) -> Any:
     data.update({k: v for k, v in overrides.items() if v is not None})
     if getattr(args, "dann", False):
         data["dann"] = True
-    if getattr(args, "pipeline", None) and args.command == "train":
+    if getattr(args, "pipeline", None) and args.command in ("train", "tune"):
         data["pipeline"] = _read_json(args.pipeline, "--pipeline")
     if getattr(args, "strength", None) is not None:
         data["strength"] = args.strength

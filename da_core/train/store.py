@@ -47,7 +47,7 @@ ACTIVE = ("queued", "running")
 TERMINAL = ("finished", "stopped", "diverged", "failed", "interrupted")
 STATUSES = ACTIVE + TERMINAL
 DB_NAME = "runs.sqlite"
-GROUP_KINDS = ("sweep", "study")  # what a row of ``sweeps`` groups
+GROUP_KINDS = ("sweep", "study", "tune")  # what a row of ``sweeps`` groups (tune: the trials of a search)
 
 _PROCESS_TOKEN = uuid.uuid4().hex[:12]
 

@@ -1,0 +1,231 @@
+"""Hyperparameter search with Optuna, judged by a validator instead of target labels.
+
+:func:`run_tune` runs an Optuna study (TPE by default, or its grid or random sampler) over a space
+(:mod:`da_core.tune.space`) around a base config.  Every trial is a recorded run in the product's history, tagged
+with the search (a ``sweeps`` row of kind ``tune``); its objective is the chosen validator's score at the run's
+end.  A pruner (median or successive halving) sees the validator at each of the run's evaluations and may stop a
+poor trial there: the run then ends within one batch, keeps its metrics so far and says it was pruned, and the
+trial is recorded as PRUNED.  Optuna's own storage is one SQLite file under ``DA_DATA_DIR``.
+
+:func:`agreement` says how far each validator could be trusted on the finished trials when the target has labels:
+the Spearman rank correlation between its score (sign-flipped where lower is better) and the target accuracy, and
+its regret (the best target accuracy minus that of the trial it would pick).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from da_core.errors import SpecError
+from da_core.train.config import TrainConfig
+from da_core.train.store import RunStore, get_store
+from da_core.train.validators import validators
+from da_core.tune.space import Dim, check_values, default_space
+
+log = logging.getLogger(__name__)
+
+SAMPLERS = ("tpe", "grid", "random")
+PRUNERS = ("median", "halving", "none")
+DEFAULT_VALIDATOR = "im"  # on the default image pair the one validator that picked the best unsupervised step
+
+
+@dataclass
+class TuneSpec:
+    """A search: the base config, the space (None: :func:`default_space`), the validator it maximises (or
+    minimises, as the validator says), sampler, pruner, and a budget in trials and/or minutes."""
+
+    base: TrainConfig
+    space: dict[str, Dim] | None = None
+    validator: str = DEFAULT_VALIDATOR
+    sampler: str = "tpe"
+    pruner: str = "median"
+    trials: int = 20
+    minutes: float | None = None
+    seed: int = 0
+    name: str = ""
+    dims: dict[str, Dim] = field(init=False, default_factory=dict)
+
+    def validate(self) -> TuneSpec:
+        """Check every field; :class:`SpecError` names the bad one."""
+        if self.validator not in validators():
+            raise SpecError(f"validator: unknown {self.validator!r}; one of {', '.join(validators())}")
+        if self.sampler not in SAMPLERS:
+            raise SpecError(f"sampler: expected one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
+        if self.pruner not in PRUNERS:
+            raise SpecError(f"pruner: expected one of {', '.join(PRUNERS)}, got {self.pruner!r}")
+        if isinstance(self.trials, bool) or not isinstance(self.trials, int) or self.trials < 1:
+            raise SpecError(f"trials: expected a positive integer, got {self.trials!r}")
+        if self.minutes is not None and not (isinstance(self.minutes, int | float) and self.minutes > 0):
+            raise SpecError(f"minutes: expected a positive number, got {self.minutes!r}")
+        self.dims = dict(self.space) if self.space is not None else default_space(self.base)
+        check_values(self.base, self.dims)
+        return self
+
+    @property
+    def direction(self) -> str:
+        """Optuna's direction for the validator."""
+        return "maximize" if validators()[self.validator].higher_is_better else "minimize"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form, stored with the search."""
+        return {"base": self.base.to_dict(), "space": {k: d.to_dict() for k, d in self.dims.items()},
+                "validator": self.validator, "sampler": self.sampler, "pruner": self.pruner, "trials": self.trials,
+                "minutes": self.minutes, "seed": self.seed, "name": self.name}
+
+
+def _sampler(spec: TuneSpec) -> Any:
+    import optuna
+
+    if spec.sampler == "grid":
+        return optuna.samplers.GridSampler({k: d.grid() for k, d in spec.dims.items()}, seed=spec.seed)
+    if spec.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=spec.seed)
+    return optuna.samplers.TPESampler(seed=spec.seed)
+
+
+def _pruner(spec: TuneSpec) -> Any:
+    import optuna
+
+    if spec.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+    if spec.pruner == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner()
+    return optuna.pruners.NopPruner()
+
+
+def optuna_storage() -> str:
+    """The SQLite URL of Optuna's storage under ``DA_DATA_DIR``."""
+    from da_core.config import data_dir
+
+    return f"sqlite:///{data_dir() / 'optuna.sqlite'}"
+
+
+def run_tune(spec: TuneSpec, store: RunStore | None = None, stop: threading.Event | None = None,
+             on_trial: Callable[[dict[str, Any]], None] | None = None, origin: str = "api",
+             session: str | None = None) -> dict[str, Any]:
+    """Run the search to its budget (or until ``stop``) and return its record (see :func:`summary`)."""
+    import optuna
+
+    from da_core.train.run import execute_run
+    from da_core.train.trainer import prepare_data
+
+    spec.validate()
+    store = store or get_store()
+    stop = stop or threading.Event()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    search_id = store.create_sweep(spec.to_dict(), "running", origin=origin, session=session, kind="tune")
+    metric = validators()[spec.validator].metric
+    study = optuna.create_study(storage=optuna_storage(), study_name=f"da-tune-{search_id}",
+                                direction=spec.direction, sampler=_sampler(spec), pruner=_pruner(spec))
+    data = prepare_data(spec.base)  # one split for every trial, as a sweep shares it
+    t0 = time.perf_counter()
+    trials: list[dict[str, Any]] = []
+
+    def objective(trial: Any) -> float:
+        params = {name: dim.suggest(trial) for name, dim in spec.dims.items()}
+        config = spec.base.replace(**params, name=f"tune {search_id} · trial {trial.number}",
+                                   extra={**spec.base.extra, "tune": search_id, "trial": trial.number})
+        run_id = store.create_run(config.to_dict(), "queued", origin=origin, session=session, sweep_id=search_id)
+        trial.set_user_attr("run_id", run_id)
+        halt = threading.Event()
+        pruned: dict[str, Any] = {}
+
+        def report(event: str, payload: dict[str, Any]) -> None:
+            if stop.is_set():
+                halt.set()
+            if event != "eval" or payload["step"] == 0 or payload.get(metric) is None:
+                return
+            trial.report(float(payload[metric]), int(payload["step"]))
+            if trial.should_prune():
+                pruned.update(step=payload["step"], score=payload[metric])
+                halt.set()
+
+        out = execute_run(config, store, run_id, stop=halt, extra_callbacks=[report], data=data)
+        final = out["final"] or {}
+        record = {"number": trial.number, "params": params, "run_id": run_id, "status": out["status"],
+                  "validators": final.get("validators") or {}, "target_acc": final.get("target_acc"),
+                  "seconds": round(out["seconds"], 2)}
+        if pruned:
+            message = (f"pruned by the {spec.pruner} pruner after step {pruned['step']} ({spec.validator} = "
+                       f"{pruned['score']:.4g})")
+            store.set_status(run_id, "stopped", message)
+            record.update(state="PRUNED", message=message)
+            trials.append(record)
+            if on_trial:
+                on_trial(record)
+            raise optuna.TrialPruned(message)
+        score = record["validators"].get(metric)
+        if out["status"] != "finished" or score is None or not math.isfinite(score):
+            record.update(state="FAIL", message=out["message"] or f"{spec.validator} could not be scored")
+            trials.append(record)
+            if on_trial:
+                on_trial(record)
+            raise optuna.TrialPruned(record["message"]) if out["status"] == "stopped" else _TrialFailed(record)
+        record["state"] = "COMPLETE"
+        trials.append(record)
+        if on_trial:
+            on_trial(record)
+        return float(score)
+
+    def budget_left(study: Any, trial: Any) -> None:
+        if stop.is_set() or (spec.minutes is not None and time.perf_counter() - t0 > spec.minutes * 60):
+            study.stop()
+
+    study.optimize(objective, n_trials=spec.trials, callbacks=[budget_left], catch=(_TrialFailed,))
+    status = "stopped" if stop.is_set() else "finished"
+    result = summary(spec, trials, search_id, time.perf_counter() - t0, study.study_name)
+    store.set_sweep_status(search_id, status, "", result=result)
+    return {**result, "status": status}
+
+
+class _TrialFailed(Exception):
+    """A trial whose run failed or could not be scored (recorded, the search goes on)."""
+
+
+def summary(spec: TuneSpec, trials: list[dict[str, Any]], search_id: int, seconds: float,
+            study_name: str) -> dict[str, Any]:
+    """The search's record: its trials, the best trial by each validator, and the validators' agreement."""
+    done = [t for t in trials if t["state"] == "COMPLETE"]
+    best = {}
+    for v in validators().values():
+        scored = [t for t in done if t["validators"].get(v.metric) is not None]
+        if scored:
+            pick = (max if v.higher_is_better else min)(scored, key=lambda t: t["validators"][v.metric])
+            best[v.name] = {"trial": pick["number"], "params": pick["params"], "score": pick["validators"][v.metric],
+                            "target_acc": pick["target_acc"]}
+    return {"search_id": search_id, "study": study_name, "validator": spec.validator, "sampler": spec.sampler,
+            "pruner": spec.pruner, "trials": trials, "best": best, "agreement": agreement(done),
+            "seconds": round(seconds, 2),
+            "trials_per_minute": round(len(trials) / (seconds / 60), 2) if seconds > 0 else None}
+
+
+def agreement(trials: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """Per validator over finished trials with a target accuracy: ``spearman`` (its score, sign-flipped where
+    lower is better, against target accuracy; None with fewer than 3 trials or no spread) and ``regret`` (the
+    best target accuracy minus that of the trial it would pick)."""
+    from scipy.stats import spearmanr
+
+    labelled = [t for t in trials if t.get("target_acc") is not None]
+    if not labelled:
+        return {}
+    top = max(t["target_acc"] for t in labelled)
+    out: dict[str, dict[str, float | None]] = {}
+    for v in validators().values():
+        scored = [t for t in labelled if t["validators"].get(v.metric) is not None]
+        if not scored:
+            continue
+        sign = 1.0 if v.higher_is_better else -1.0
+        scores = [sign * t["validators"][v.metric] for t in scored]
+        accs = [t["target_acc"] for t in scored]
+        rho = None
+        if len(scored) >= 3 and len(set(scores)) > 1 and len(set(accs)) > 1:
+            rho = float(spearmanr(scores, accs).statistic)
+        pick = max(scored, key=lambda t: sign * t["validators"][v.metric])
+        out[v.name] = {"spearman": rho, "regret": top - pick["target_acc"]}
+    return out
