@@ -37,6 +37,7 @@ PAGES = [
     st.Page("pages/augment.py", title="Augmentation lab", icon=":material/auto_fix_high:"),
     st.Page("pages/train.py", title="Training", icon=":material/model_training:"),
     st.Page("pages/study.py", title="Study", icon=":material/science:"),
+    st.Page("pages/tune.py", title="Tuning", icon=":material/tune:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
 ]
 

@@ -118,6 +118,15 @@ class JobManager:
         self._start(job, lambda: self._study(job, spec))
         return job
 
+    def submit_tune(self, spec: Any, session: str, origin: str = "page") -> Job:
+        """Queue a hyperparameter search (:class:`da_core.tune.TuneSpec`) for ``session``; its result grows trial
+        by trial (``result``: the search's record so far)."""
+        spec.validate()
+        job = Job(uuid.uuid4().hex[:10], "tune", session, spec.to_dict(), _manager=self)
+        job.sweep_id = self.store.create_sweep(job.config, "queued", origin=origin, session=session, kind="tune")
+        self._start(job, lambda: self._tune(job, spec))
+        return job
+
     def _start(self, job: Job, target: Callable[[], None]) -> None:
         with self._lock:
             self._jobs[job.id] = job
@@ -198,6 +207,21 @@ class JobManager:
                            on_setup=lambda f, m: job._set(message=f"set-up: {m}"))
         job._set(status=result.status, message=result.message, result=result.to_dict(),
                  progress=1.0 if result.status == "finished" else job.progress)
+
+    def _tune(self, job: Job, spec: Any) -> None:
+        from da_core.tune.runner import run_tune, summary
+
+        trials: list[dict[str, Any]] = []
+
+        def on_trial(record: dict[str, Any]) -> None:
+            trials.append(record)
+            job._set(run_id=record["run_id"], progress=min(len(trials) / spec.trials, 1.0),
+                     message=f"trial {record['number'] + 1} of {spec.trials}: {record['state'].lower()}",
+                     result=summary(spec, trials, job.sweep_id, 0.0, f"da-tune-{job.sweep_id}"))
+
+        result = run_tune(spec, self.store, stop=job._stop, on_trial=on_trial, origin="page", session=job.session,
+                          search_id=job.sweep_id)
+        job._set(status=result["status"], message=f"{len(result['trials'])} trials", result=result, progress=1.0)
 
     # ------------------------------------------------------------------------------- query
 

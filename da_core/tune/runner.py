@@ -108,8 +108,10 @@ def optuna_storage() -> str:
 
 def run_tune(spec: TuneSpec, store: RunStore | None = None, stop: threading.Event | None = None,
              on_trial: Callable[[dict[str, Any]], None] | None = None, origin: str = "api",
-             session: str | None = None) -> dict[str, Any]:
-    """Run the search to its budget (or until ``stop``) and return its record (see :func:`summary`)."""
+             session: str | None = None, search_id: int | None = None) -> dict[str, Any]:
+    """Run the search to its budget (or until ``stop``) and return its record (see :func:`summary`); into the
+    ``tune`` group ``search_id`` when given (the job layer creates it before queueing), else a new one.
+    ``on_trial(record)`` is called as each trial ends."""
     import optuna
 
     from da_core.train.run import execute_run
@@ -119,7 +121,9 @@ def run_tune(spec: TuneSpec, store: RunStore | None = None, stop: threading.Even
     store = store or get_store()
     stop = stop or threading.Event()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    search_id = store.create_sweep(spec.to_dict(), "running", origin=origin, session=session, kind="tune")
+    if search_id is None:
+        search_id = store.create_sweep(spec.to_dict(), "running", origin=origin, session=session, kind="tune")
+    store.set_sweep_status(search_id, "running")
     metric = validators()[spec.validator].metric
     study = optuna.create_study(storage=optuna_storage(), study_name=f"da-tune-{search_id}",
                                 direction=spec.direction, sampler=_sampler(spec), pruner=_pruner(spec))
