@@ -25,6 +25,7 @@ st.write(
 
 from da_core.train.validators import validators  # noqa: E402  (after the title: the page shows at once)
 from da_core.tune import PRUNERS, SAMPLERS, TuneSpec, default_space  # noqa: E402
+from da_core.tune.runner import CV_VALIDATORS  # noqa: E402
 
 SESSION = st.session_state.setdefault("_tune_session", uuid.uuid4().hex)
 manager = _history.job_manager()
@@ -72,9 +73,14 @@ with st.expander("Search settings", expanded=not manager.jobs(session=SESSION)):
     c4.number_input("Trials", 1, 1000, key="tu_trials")
     _ui.remember("tu_minutes", 0.0)
     c5.number_input("Minutes (0 = no limit)", 0.0, 1440.0, key="tu_minutes", step=1.0)
+    _ui.remember("tu_cv", 0)
+    cv_ok = st.session_state["tu_validator"] in CV_VALIDATORS
+    st.number_input("Cross-validation folds on the source (0 = off)", 0, 20, key="tu_cv", disabled=not cv_ok,
+                    help="Source accuracy and IWV read the held-out source: with K folds each trial trains K runs, "
+                         "each holding out one fold, and is scored by their mean.")
     if VALIDATORS[st.session_state["tu_validator"]].oracle:
         st.warning("Tuning on target accuracy uses the target's labels: fine as a reference, not as a recipe.")
-    _ui.store("tu_options", "tu_validator", "tu_sampler", "tu_pruner", "tu_trials", "tu_minutes",
+    _ui.store("tu_options", "tu_validator", "tu_sampler", "tu_pruner", "tu_trials", "tu_minutes", "tu_cv",
               *(f"tu_{n}_{part}" for n in chosen for part in (("choices",) if space[n].choices else ("low", "high"))))
 
 
@@ -85,7 +91,8 @@ def _start() -> None:
     s = st.session_state
     try:
         spec = TuneSpec(base, parse_space(dims) if dims else None, s["tu_validator"], s["tu_sampler"],
-                        s["tu_pruner"], int(s["tu_trials"]), float(s["tu_minutes"]) or None)
+                        s["tu_pruner"], int(s["tu_trials"]), float(s["tu_minutes"]) or None,
+                        cv_folds=int(s["tu_cv"]) if s["tu_validator"] in CV_VALIDATORS else 0)
         job = manager.submit_tune(spec, SESSION)
     except (DAError, ValueError) as exc:
         s["tune_error"] = f"**Cannot start the search.** {exc}"

@@ -105,3 +105,37 @@ def test_a_pruned_trial_is_recorded_as_pruned_with_its_metrics_so_far(monkeypatc
     steps = get_store().metrics(pruned["run_id"], ["train_loss", "val_im"])
     assert 0 < steps["step"].max() < 12  # it ended early, and kept what it had measured
     assert (steps["name"] == "val_im").any()
+
+
+def test_cross_validation_scores_a_trial_over_source_folds() -> None:
+    config = TrainConfig.from_dict({**SMALL, "max_steps": 2})
+    result = run_tune(TuneSpec(config, parse_space({"lr": {"low": 1e-3, "high": 1e-2}}), validator="iwv",
+                               trials=1, pruner="none", cv_folds=3))
+    (trial,) = result["trials"]
+    assert trial["state"] == "COMPLETE" and len(trial["run_ids"]) == 3 and len(trial["cv"]["val_iwv"]) == 3
+    assert trial["validators"]["val_iwv"] == pytest.approx(sum(trial["cv"]["val_iwv"]) / 3)
+    store = get_store()
+    held = []
+    for fold, run_id in enumerate(trial["run_ids"]):
+        run = store.get_run(run_id)
+        assert run.config["source_fold"] == [fold, 3] and run.config["extra"]["cv_fold"] == fold
+        held.append(run.details["sizes"]["source_eval"])
+    assert sum(held) == 300  # the three folds partition the source
+    with pytest.raises(SpecError, match="cv_folds: cross-validation serves"):
+        TuneSpec(config, validator="im", cv_folds=3).validate()
+
+
+def test_source_folds_partition_every_class() -> None:
+    import numpy as np
+
+    from da_core.data import stratified_fold
+
+    labels = np.repeat([0, 1, 2], [10, 7, 1])
+    held = [stratified_fold(labels, i, 3, seed=4)[1] for i in range(3)]
+    assert sorted(np.concatenate(held).tolist()) == list(range(17))  # the singleton class stays for training
+    for h in held:
+        assert set(np.unique(labels[h])) == {0, 1} and 3 <= (labels[h] == 0).sum() <= 4
+    train, test = stratified_fold(labels, 1, 3, seed=4)
+    assert not set(train) & set(test) and len(train) + len(test) == 18
+    with pytest.raises(SpecError, match="source_fold: expected"):
+        TrainConfig.from_dict({**SMALL, "source_fold": [3, 3]})

@@ -12,6 +12,7 @@ from da_core.data.dataset import (
     align_classes,
     check_modality,
     check_usable,
+    stratified_fold,
     stratified_split,
 )
 from da_core.data.pair import PairAlignment, align_pair, describe_alignment
@@ -41,5 +42,6 @@ __all__ = [
     "parse_spec",
     "resolve",
     "sources",
+    "stratified_fold",
     "stratified_split",
 ]

@@ -306,6 +306,25 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
     return np.flatnonzero(mask), held_idx
 
 
+def stratified_fold(labels: np.ndarray, fold: int, folds: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded (train, held-out) index arrays for fold ``fold`` of ``folds``-fold cross-validation: each class's
+    samples are shuffled and dealt to the folds in turn, so every fold holds about 1/``folds`` of every class and
+    the folds partition the samples (a class with a single sample always stays for training)."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    held: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        if len(idx) < 2:
+            continue
+        rng.shuffle(idx)
+        held.append(idx[np.arange(len(idx)) % folds == fold])
+    held_idx = np.sort(np.concatenate(held))
+    mask = np.ones(len(labels), dtype=bool)
+    mask[held_idx] = False
+    return np.flatnonzero(mask), held_idx
+
+
 def check_usable(ds: Dataset, what: str = "dataset") -> Dataset:
     """Raise a clear :class:`DatasetError` for an empty or single-class dataset; return it otherwise."""
     if len(ds) == 0:

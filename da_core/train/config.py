@@ -50,9 +50,10 @@ class TrainConfig:
     ``augment_on`` says which of the batch's samples: ``both`` (source and labelled target), ``source`` or
     ``target`` (the labelled target samples only: target-domain augmentation).
 
-    Evaluation: ``eval_samples`` caps how many held-out samples per domain are scored (a seeded, class-stratified
-    part of each held-out split; None scores all), so a text run, where each scored sample is a forward pass of
-    the encoder, stays short.
+    Evaluation: ``source_fold`` ``[i, k]`` holds out fold i of a stratified k-fold split of the source instead
+    of ``source_eval_fraction`` (cross-validation, as a tuning search runs it).  ``eval_samples`` caps how many
+    held-out samples per domain are scored (a seeded, class-stratified part of each held-out split; None scores
+    all), so a text run, where each scored sample is a forward pass of the encoder, stays short.
 
     Text: ``max_length`` truncates texts (in tokens); ``mode`` ``lora`` trains low-rank adapters (the ``peft``
     library) of rank ``lora_rank`` with scaling ``lora_alpha`` on the modules ``lora_targets`` (None: the
@@ -93,6 +94,7 @@ class TrainConfig:
     augment_on: str = "both"
     evals_per_epoch: int = 2
     eval_samples: int | None = None
+    source_fold: list[int] | None = None
     max_length: int = 128
     lora_rank: int = 8
     lora_alpha: float = 16.0
@@ -174,6 +176,12 @@ class TrainConfig:
         _number(self, "strength", 0.0, 1.0, optional=True)
         _integer(self, "evals_per_epoch", 1, 1000)
         _integer(self, "eval_samples", 10, 10_000_000, optional=True)
+        fold = self.source_fold
+        if fold is not None and (not isinstance(fold, list) or len(fold) != 2
+                                 or not all(isinstance(v, int) and not isinstance(v, bool) for v in fold)
+                                 or not 2 <= fold[1] <= 20 or not 0 <= fold[0] < fold[1]):
+            raise SpecError(f"source_fold: expected [fold, folds] with 2 <= folds <= 20 and 0 <= fold < folds, got "
+                            f"{fold!r}")
         _integer(self, "max_length", 8, 8192)
         _integer(self, "lora_rank", 1, 1024)
         _number(self, "lora_alpha", 0.0, 1e6, open_low=True)

@@ -67,7 +67,7 @@ def prepare_data(config: TrainConfig, source: Dataset | None = None, target: Dat
 
     ``source_subset``/``source_weights`` index the whole source dataset; only its training part is used.
     """
-    from da_core.data import align_pair, stratified_split
+    from da_core.data import align_pair, stratified_fold, stratified_split
 
     src_full = source if source is not None else load_cached(config.source)
     tgt_full = target if target is not None else load_cached(config.target)
@@ -76,8 +76,12 @@ def prepare_data(config: TrainConfig, source: Dataset | None = None, target: Dat
     if len(src_full) != n_source_full and (config.source_subset is not None or config.source_weights is not None):
         raise SpecError("source_subset: indices refer to the whole source, but some source classes are not in "
                         "the target; select from the shared classes only")
-    src_train_idx, src_eval_idx = stratified_split(src_full.labels.numpy(), config.source_eval_fraction,
-                                                 config.split_seed)
+    if config.source_fold is not None:  # cross-validation: this fold of the source is the held-out part
+        src_train_idx, src_eval_idx = stratified_fold(src_full.labels.numpy(), *config.source_fold,
+                                                      seed=config.split_seed)
+    else:
+        src_train_idx, src_eval_idx = stratified_split(src_full.labels.numpy(), config.source_eval_fraction,
+                                                     config.split_seed)
     budget_source = len(src_train_idx)
     tgt_train_idx, tgt_eval_idx = stratified_split(tgt_full.labels.numpy(), config.target_eval_fraction,
                                                  config.split_seed + 1)

@@ -16,7 +16,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     base = _config(args)
     space = parse_space(_read_json(args.space, "--space")) if args.space else None
     spec = TuneSpec(base, space, args.validator, args.sampler, args.pruner, args.trials, args.minutes,
-                    args.sampler_seed, args.name).validate()
+                    args.sampler_seed, args.name, args.cv_folds).validate()
     store = _open_store(args)
 
     def show(trial: dict[str, Any]) -> None:
@@ -66,6 +66,9 @@ def register(sub: Any) -> None:
     p.add_argument("--minutes", type=float, default=None, help="also stop starting trials after this long")
     p.add_argument("--sampler-seed", type=int, default=0, help="the sampler's seed (runs keep the config's seed)")
     p.add_argument("--name", default="")
+    p.add_argument("--cv-folds", type=int, default=0, metavar="K",
+                   help="score each trial by K-fold cross-validation on the source (source-acc and iwv only; K runs "
+                        "a trial)")
     p.add_argument("--pipeline", metavar="P.json", help="augment training batches with this pipeline")
     p.add_argument("--strength", type=float, default=None)
     p.set_defaults(func=cmd_tune)

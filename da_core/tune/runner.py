@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 SAMPLERS = ("tpe", "grid", "random")
 PRUNERS = ("median", "halving", "none")
+CV_VALIDATORS = ("source-acc", "iwv")  # read the held-out source: k-fold cross-validation can serve them
 DEFAULT_VALIDATOR = "im"  # on the default image pair the one validator that picked the best unsupervised step
 
 
@@ -49,7 +50,14 @@ class TuneSpec:
     minutes: float | None = None
     seed: int = 0
     name: str = ""
+    cv_folds: int = 0
     dims: dict[str, Dim] = field(init=False, default_factory=dict)
+
+    @property
+    def cross_validates(self) -> bool:
+        """Whether each trial is scored by k-fold cross-validation on the source (for the source-accuracy and
+        IWV validators, the ones that read the held-out source)."""
+        return self.cv_folds >= 2 and self.validator in CV_VALIDATORS
 
     def validate(self) -> TuneSpec:
         """Check every field; :class:`SpecError` names the bad one."""
@@ -61,6 +69,12 @@ class TuneSpec:
             raise SpecError(f"pruner: expected one of {', '.join(PRUNERS)}, got {self.pruner!r}")
         if isinstance(self.trials, bool) or not isinstance(self.trials, int) or self.trials < 1:
             raise SpecError(f"trials: expected a positive integer, got {self.trials!r}")
+        if isinstance(self.cv_folds, bool) or not isinstance(self.cv_folds, int) or not (
+                self.cv_folds == 0 or 2 <= self.cv_folds <= 20):
+            raise SpecError(f"cv_folds: expected 0 (no cross-validation) or 2 to 20 folds, got {self.cv_folds!r}")
+        if self.cv_folds and self.validator not in CV_VALIDATORS:
+            raise SpecError(f"cv_folds: cross-validation serves the validators that read the held-out source "
+                            f"({', '.join(CV_VALIDATORS)}), not {self.validator!r}")
         if self.minutes is not None and not (isinstance(self.minutes, int | float) and self.minutes > 0):
             raise SpecError(f"minutes: expected a positive number, got {self.minutes!r}")
         self.dims = dict(self.space) if self.space is not None else default_space(self.base)
@@ -76,7 +90,7 @@ class TuneSpec:
         """JSON form, stored with the search."""
         return {"base": self.base.to_dict(), "space": {k: d.to_dict() for k, d in self.dims.items()},
                 "validator": self.validator, "sampler": self.sampler, "pruner": self.pruner, "trials": self.trials,
-                "minutes": self.minutes, "seed": self.seed, "name": self.name}
+                "minutes": self.minutes, "seed": self.seed, "name": self.name, "cv_folds": self.cv_folds}
 
 
 def _sampler(spec: TuneSpec) -> Any:
@@ -131,51 +145,78 @@ def run_tune(spec: TuneSpec, store: RunStore | None = None, stop: threading.Even
     t0 = time.perf_counter()
     trials: list[dict[str, Any]] = []
 
-    def objective(trial: Any) -> float:
-        params = {name: dim.suggest(trial) for name, dim in spec.dims.items()}
-        config = spec.base.replace(**params, name=f"tune {search_id} · trial {trial.number}",
-                                   extra={**spec.base.extra, "tune": search_id, "trial": trial.number})
-        run_id = store.create_run(config.to_dict(), "queued", origin=origin, session=session, sweep_id=search_id)
-        trial.set_user_attr("run_id", run_id)
-        halt = threading.Event()
-        pruned: dict[str, Any] = {}
+    folds: list[int | None] = list(range(spec.cv_folds)) if spec.cross_validates else [None]
+    fold_data = {fold: data if fold is None else prepare_data(spec.base.replace(source_fold=[fold, spec.cv_folds]))
+                 for fold in folds}
 
-        def report(event: str, payload: dict[str, Any]) -> None:
-            if stop.is_set():
-                halt.set()
-            if event != "eval" or payload["step"] == 0 or payload.get(metric) is None:
-                return
-            trial.report(float(payload[metric]), int(payload["step"]))
-            if trial.should_prune():
-                pruned.update(step=payload["step"], score=payload[metric])
-                halt.set()
-
-        out = execute_run(config, store, run_id, stop=halt, extra_callbacks=[report], data=data)
-        final = out["final"] or {}
-        record = {"number": trial.number, "params": params, "run_id": run_id, "status": out["status"],
-                  "validators": final.get("validators") or {}, "target_acc": final.get("target_acc"),
-                  "seconds": round(out["seconds"], 2)}
-        if pruned:
-            message = (f"pruned by the {spec.pruner} pruner after step {pruned['step']} ({spec.validator} = "
-                       f"{pruned['score']:.4g})")
-            store.set_status(run_id, "stopped", message)
-            record.update(state="PRUNED", message=message)
-            trials.append(record)
-            if on_trial:
-                on_trial(record)
-            raise optuna.TrialPruned(message)
-        score = record["validators"].get(metric)
-        if out["status"] != "finished" or score is None or not math.isfinite(score):
-            record.update(state="FAIL", message=out["message"] or f"{spec.validator} could not be scored")
-            trials.append(record)
-            if on_trial:
-                on_trial(record)
-            raise optuna.TrialPruned(record["message"]) if out["status"] == "stopped" else _TrialFailed(record)
-        record["state"] = "COMPLETE"
+    def finish(record: dict[str, Any], state: str, message: str = "") -> None:
+        record.update(state=state, **({"message": message} if message else {}))
         trials.append(record)
         if on_trial:
             on_trial(record)
-        return float(score)
+
+    def objective(trial: Any) -> float:
+        params = {name: dim.suggest(trial) for name, dim in spec.dims.items()}
+        record: dict[str, Any] = {"number": trial.number, "params": params, "run_id": None, "run_ids": [],
+                                  "validators": {}, "target_acc": None}
+        finals: list[dict[str, Any]] = []
+        t_trial = time.perf_counter()
+        for fold in folds:
+            changes: dict[str, Any] = {**params, "name": f"tune {search_id} · trial {trial.number}"
+                                       + ("" if fold is None else f" · fold {fold + 1}/{spec.cv_folds}"),
+                                       "extra": {**spec.base.extra, "tune": search_id, "trial": trial.number,
+                                                 **({} if fold is None else {"cv_fold": fold})}}
+            if fold is not None:
+                changes["source_fold"] = [fold, spec.cv_folds]
+            config = spec.base.replace(**changes)
+            run_id = store.create_run(config.to_dict(), "queued", origin=origin, session=session,
+                                      sweep_id=search_id)
+            record["run_ids"].append(run_id)
+            record["run_id"] = record["run_id"] or run_id
+            trial.set_user_attr("run_ids", record["run_ids"])
+            halt = threading.Event()
+            pruned: dict[str, Any] = {}
+
+            def report(event: str, payload: dict[str, Any], halt: threading.Event = halt,
+                       pruned: dict[str, Any] = pruned, in_cv: bool = fold is not None) -> None:
+                if stop.is_set():
+                    halt.set()
+                if in_cv or event != "eval" or payload["step"] == 0 or payload.get(metric) is None:
+                    return  # cross-validation reports once per fold instead
+                trial.report(float(payload[metric]), int(payload["step"]))
+                if trial.should_prune():
+                    pruned.update(step=payload["step"], score=payload[metric])
+                    halt.set()
+
+            out = execute_run(config, store, run_id, stop=halt, extra_callbacks=[report], data=fold_data[fold])
+            record["status"] = out["status"]
+            if pruned:
+                message = (f"pruned by the {spec.pruner} pruner after step {pruned['step']} ({spec.validator} = "
+                           f"{pruned['score']:.4g})")
+                store.set_status(run_id, "stopped", message)
+                record.update(_mean(finals + [out["final"] or {}]), seconds=round(time.perf_counter() - t_trial, 2))
+                finish(record, "PRUNED", message)
+                raise optuna.TrialPruned(message)
+            score = ((out["final"] or {}).get("validators") or {}).get(metric)
+            if out["status"] != "finished" or score is None or not math.isfinite(score):
+                record.update(_mean(finals), seconds=round(time.perf_counter() - t_trial, 2))
+                finish(record, "FAIL", out["message"] or f"{spec.validator} could not be scored")
+                raise optuna.TrialPruned(record["message"]) if out["status"] == "stopped" else _TrialFailed(record)
+            finals.append(out["final"])
+            if fold is not None and fold < len(folds) - 1:  # the running cross-validated mean, fold by fold
+                running = _mean(finals)["validators"][metric]
+                trial.report(float(running), fold)
+                if trial.should_prune():
+                    message = f"pruned by the {spec.pruner} pruner after fold {fold + 1} ({spec.validator} = " \
+                              f"{running:.4g}, the mean so far)"
+                    record.update(_mean(finals), seconds=round(time.perf_counter() - t_trial, 2))
+                    finish(record, "PRUNED", message)
+                    raise optuna.TrialPruned(message)
+        record.update(_mean(finals), seconds=round(time.perf_counter() - t_trial, 2))
+        if spec.cross_validates:
+            record["cv"] = {"folds": spec.cv_folds, metric: [f["validators"][metric] for f in finals]}
+        finish(record, "COMPLETE")
+        return float(record["validators"][metric])
 
     def budget_left(study: Any, trial: Any) -> None:
         if stop.is_set() or (spec.minutes is not None and time.perf_counter() - t0 > spec.minutes * 60):
@@ -186,6 +227,16 @@ def run_tune(spec: TuneSpec, store: RunStore | None = None, stop: threading.Even
     result = summary(spec, trials, search_id, time.perf_counter() - t0, study.study_name)
     store.set_sweep_status(search_id, status, "", result=result)
     return {**result, "status": status}
+
+
+def _mean(finals: list[dict[str, Any]]) -> dict[str, Any]:
+    """A trial's ``validators`` and ``target_acc``: one run's, or their means over the folds it ran."""
+    scored = [f for f in finals if f]
+    names = {k for f in scored for k, v in (f.get("validators") or {}).items() if v is not None}
+    validators_mean = {k: float(sum(f["validators"][k] for f in scored if f["validators"].get(k) is not None)
+                                / sum(1 for f in scored if f["validators"].get(k) is not None)) for k in names}
+    accs = [f["target_acc"] for f in scored if f.get("target_acc") is not None]
+    return {"validators": validators_mean, "target_acc": float(sum(accs) / len(accs)) if accs else None}
 
 
 class _TrialFailed(Exception):
