@@ -129,8 +129,12 @@ def live_view() -> None:
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
         figures = search_figures(result.get("study") or f"da-tune-{snap['sweep_id']}")
         cols = st.columns(2)
-        for i, (name, fig) in enumerate(figures.items()):
-            cols[i % 2].plotly_chart(fig, key=f"tune_{name}", width="stretch")
+        for col, name in zip(cols, ("history", "importance")):
+            if name in figures:
+                col.plotly_chart(figures[name], key=f"tune_{name}", width="stretch")
+        for name in ("parallel", "slice"):  # one panel per option: they want the page's width
+            if name in figures:
+                st.plotly_chart(figures[name], key=f"tune_{name}", width="stretch")
     agreement = agreement_rows(result)
     if agreement:
         st.markdown("**How far each validator agreed with the truth** (over the finished trials; the target's "
