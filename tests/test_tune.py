@@ -44,7 +44,7 @@ def test_the_default_space_follows_what_the_config_uses() -> None:
 
 def _trial(number: int, acc: float, **scores: float) -> dict[str, Any]:
     return {"number": number, "state": "COMPLETE", "target_acc": acc, "params": {},
-            "validators": {f"val_{k}": v for k, v in scores.items()}}
+            "validators": {k.replace("_", "-"): v for k, v in scores.items()}}
 
 
 def test_agreement_is_rank_correlation_and_regret() -> None:
@@ -77,9 +77,9 @@ def test_a_small_search_runs_end_to_end_and_every_trial_is_a_run() -> None:
     for trial in result["trials"]:
         run = store.get_run(trial["run_id"])
         assert run.config["lr"] == trial["params"]["lr"] and run.config["extra"]["trial"] == trial["number"]
-        assert trial["validators"]["val_source_acc"] == pytest.approx(run.final["validators"]["val_source_acc"])
+        assert trial["validators"]["source-acc"] == pytest.approx(run.final["validators"]["val_source_acc"])
     best = result["best"]["source-acc"]
-    assert best["score"] == max(t["validators"]["val_source_acc"] for t in result["trials"])
+    assert best["score"] == max(t["validators"]["source-acc"] for t in result["trials"])
     assert set(result["agreement"]) >= {"source-acc", "iwv", "im"}
     json.dumps(result)  # strict JSON
 
@@ -112,8 +112,8 @@ def test_cross_validation_scores_a_trial_over_source_folds() -> None:
     result = run_tune(TuneSpec(config, parse_space({"lr": {"low": 1e-3, "high": 1e-2}}), validator="iwv",
                                trials=1, pruner="none", cv_folds=3))
     (trial,) = result["trials"]
-    assert trial["state"] == "COMPLETE" and len(trial["run_ids"]) == 3 and len(trial["cv"]["val_iwv"]) == 3
-    assert trial["validators"]["val_iwv"] == pytest.approx(sum(trial["cv"]["val_iwv"]) / 3)
+    assert trial["state"] == "COMPLETE" and len(trial["run_ids"]) == 3 and len(trial["cv"]["iwv"]) == 3
+    assert trial["validators"]["iwv"] == pytest.approx(sum(trial["cv"]["iwv"]) / 3)
     store = get_store()
     held = []
     for fold, run_id in enumerate(trial["run_ids"]):

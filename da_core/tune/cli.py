@@ -21,7 +21,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     def show(trial: dict[str, Any]) -> None:
         if not args.json:
-            score = trial["validators"].get(f"val_{spec.validator.replace('-', '_')}")
+            score = trial["validators"].get(spec.validator)
             params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                for k, v in trial["params"].items())
             print(f"trial {trial['number']} (run #{trial['run_id']}) {trial['state'].lower()}: {params}"

@@ -52,6 +52,6 @@ def agreement_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 def trial_rows(result: dict[str, Any], validator: str) -> list[dict[str, Any]]:
     """One row per trial: number, state, parameters, the chosen validator's score, target accuracy, run id."""
-    metric = validators()[validator].metric
-    return [{"trial": t["number"], "state": t["state"].lower(), **t["params"], validator: t["validators"].get(metric),
-             "target accuracy": t.get("target_acc"), "run": t["run_id"]} for t in result.get("trials") or []]
+    return [{"trial": t["number"], "state": t["state"].lower(), **t["params"],
+             validator: t["validators"].get(validator), "target accuracy": t.get("target_acc"), "run": t["run_id"]}
+            for t in result.get("trials") or []]

@@ -204,7 +204,7 @@ def run_tune(spec: TuneSpec, store: RunStore | None = None, stop: threading.Even
                 raise optuna.TrialPruned(record["message"]) if out["status"] == "stopped" else _TrialFailed(record)
             finals.append(out["final"])
             if fold is not None and fold < len(folds) - 1:  # the running cross-validated mean, fold by fold
-                running = _mean(finals)["validators"][metric]
+                running = _mean(finals)["validators"][spec.validator]
                 trial.report(float(running), fold)
                 if trial.should_prune():
                     message = f"pruned by the {spec.pruner} pruner after fold {fold + 1} ({spec.validator} = " \
@@ -214,9 +214,9 @@ def run_tune(spec: TuneSpec, store: RunStore | None = None, stop: threading.Even
                     raise optuna.TrialPruned(message)
         record.update(_mean(finals), seconds=round(time.perf_counter() - t_trial, 2))
         if spec.cross_validates:
-            record["cv"] = {"folds": spec.cv_folds, metric: [f["validators"][metric] for f in finals]}
+            record["cv"] = {"folds": spec.cv_folds, spec.validator: [f["validators"][metric] for f in finals]}
         finish(record, "COMPLETE")
-        return float(record["validators"][metric])
+        return float(record["validators"][spec.validator])
 
     def budget_left(study: Any, trial: Any) -> None:
         if stop.is_set() or (spec.minutes is not None and time.perf_counter() - t0 > spec.minutes * 60):
@@ -230,11 +230,14 @@ def run_tune(spec: TuneSpec, store: RunStore | None = None, stop: threading.Even
 
 
 def _mean(finals: list[dict[str, Any]]) -> dict[str, Any]:
-    """A trial's ``validators`` and ``target_acc``: one run's, or their means over the folds it ran."""
+    """A trial's ``validators`` ({validator name: score}) and ``target_acc``: one run's, or their means over the
+    folds it ran."""
     scored = [f for f in finals if f]
-    names = {k for f in scored for k, v in (f.get("validators") or {}).items() if v is not None}
-    validators_mean = {k: float(sum(f["validators"][k] for f in scored if f["validators"].get(k) is not None)
-                                / sum(1 for f in scored if f["validators"].get(k) is not None)) for k in names}
+    validators_mean = {}
+    for v in validators().values():
+        values = [f["validators"][v.metric] for f in scored if (f.get("validators") or {}).get(v.metric) is not None]
+        if values:
+            validators_mean[v.name] = float(sum(values) / len(values))
     accs = [f["target_acc"] for f in scored if f.get("target_acc") is not None]
     return {"validators": validators_mean, "target_acc": float(sum(accs) / len(accs)) if accs else None}
 
@@ -249,10 +252,10 @@ def summary(spec: TuneSpec, trials: list[dict[str, Any]], search_id: int, second
     done = [t for t in trials if t["state"] == "COMPLETE"]
     best = {}
     for v in validators().values():
-        scored = [t for t in done if t["validators"].get(v.metric) is not None]
+        scored = [t for t in done if t["validators"].get(v.name) is not None]
         if scored:
-            pick = (max if v.higher_is_better else min)(scored, key=lambda t: t["validators"][v.metric])
-            best[v.name] = {"trial": pick["number"], "params": pick["params"], "score": pick["validators"][v.metric],
+            pick = (max if v.higher_is_better else min)(scored, key=lambda t: t["validators"][v.name])
+            best[v.name] = {"trial": pick["number"], "params": pick["params"], "score": pick["validators"][v.name],
                             "target_acc": pick["target_acc"]}
     return {"search_id": search_id, "study": study_name, "validator": spec.validator, "sampler": spec.sampler,
             "pruner": spec.pruner, "trials": trials, "best": best, "agreement": agreement(done),
@@ -272,15 +275,15 @@ def agreement(trials: list[dict[str, Any]]) -> dict[str, dict[str, float | None]
     top = max(t["target_acc"] for t in labelled)
     out: dict[str, dict[str, float | None]] = {}
     for v in validators().values():
-        scored = [t for t in labelled if t["validators"].get(v.metric) is not None]
+        scored = [t for t in labelled if t["validators"].get(v.name) is not None]
         if not scored:
             continue
         sign = 1.0 if v.higher_is_better else -1.0
-        scores = [sign * t["validators"][v.metric] for t in scored]
+        scores = [sign * t["validators"][v.name] for t in scored]
         accs = [t["target_acc"] for t in scored]
         rho = None
         if len(scored) >= 3 and len(set(scores)) > 1 and len(set(accs)) > 1:
             rho = float(spearmanr(scores, accs).statistic)
-        pick = max(scored, key=lambda t: sign * t["validators"][v.metric])
+        pick = max(scored, key=lambda t: sign * t["validators"][v.name])
         out[v.name] = {"spearman": rho, "regret": top - pick["target_acc"]}
     return out
