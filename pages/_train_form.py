@@ -150,9 +150,9 @@ def source_choice(upload: Any) -> dict[str, Any]:
 
 def pair_modality() -> str:
     """The session pair's modality (the source spec's, without loading it)."""
-    from da_core.data import resolve
+    from da_core.data import modality_of
 
-    return resolve(st.session_state["source_spec"])[0].modality
+    return modality_of(st.session_state["source_spec"])
 
 
 def run_config(with_augmentation: bool = True) -> TrainConfig:

@@ -127,7 +127,7 @@ def live_view() -> None:
     rows = trial_rows(result, validator)
     if rows:
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-        figures = search_figures(result.get("study") or f"da-tune-{snap['sweep_id']}")
+        figures = search_figures(result["study"])  # rows: at least one trial has reported, with the study
         cols = st.columns(2)
         for col, name in zip(cols, ("history", "importance")):
             if name in figures:

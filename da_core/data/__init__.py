@@ -16,7 +16,7 @@ from da_core.data.dataset import (
     stratified_split,
 )
 from da_core.data.pair import PairAlignment, align_pair, describe_alignment
-from da_core.data.registry import Source, load_dataset, resolve, sources
+from da_core.data.registry import Source, load_dataset, modality_of, resolve, sources
 from da_core.data.spec import DatasetSpec, Param, parse_spec
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "check_usable",
     "describe_alignment",
     "load_dataset",
+    "modality_of",
     "parse_spec",
     "resolve",
     "sources",

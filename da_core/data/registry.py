@@ -103,6 +103,11 @@ def resolve(spec: str | DatasetSpec) -> tuple[Source, DatasetSpec]:
     return source, DatasetSpec(parsed.scheme, body, options)
 
 
+def modality_of(spec: str | DatasetSpec) -> str:
+    """The modality a spec's source loads (image or text), known without loading anything."""
+    return resolve(spec)[0].modality
+
+
 def load_dataset(spec: str | DatasetSpec, progress: Progress | None = None) -> Dataset:
     """Load any dataset named by a spec string; the result is checked to be non-empty with >= 2 classes.
 

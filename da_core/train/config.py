@@ -256,10 +256,10 @@ TEXT_DEFAULTS: dict[str, Any] = {"backbone": "minilm", "mode": "full", "lr": 2e-
 
 def defaults_for(modality: str) -> dict[str, Any]:
     """The config fields a run on a ``modality`` pair starts from (the dataclass defaults for images)."""
-    base = asdict(TrainConfig())
+    base = TrainConfig().to_dict()
     if modality == "text":
         base.update(TEXT_DEFAULTS)
-    return json.loads(json.dumps(base))
+    return base
 
 
 def config_for(modality: str, values: dict[str, Any] | None = None) -> TrainConfig:
@@ -273,10 +273,10 @@ def config_for(modality: str, values: dict[str, Any] | None = None) -> TrainConf
 def pair_config(values: dict[str, Any] | None = None) -> TrainConfig:
     """:func:`config_for` the modality of the config's source (its spec says which, without loading it): the
     command line's and the study's way to give a text pair the text defaults."""
-    from da_core.data import resolve
+    from da_core.data import modality_of
 
     values = dict(values or {})
-    return config_for(resolve(values.get("source") or DEFAULT_SOURCE)[0].modality, values)
+    return config_for(modality_of(values.get("source") or DEFAULT_SOURCE), values)
 
 
 # ------------------------------------------------------------------------------------------ checks

@@ -214,23 +214,21 @@ class DataPlan:
     def __init__(self, data: TrainData, config: TrainConfig, device: torch.device,
                  encode: Callable[..., torch.Tensor] | None = None) -> None:
         self.device = device
-        self.text = data.source_train.texts is not None
-        if self.text and encode is None:
+        text = data.source_train.texts is not None
+        if text and encode is None:
             raise SpecError("backbone: this backbone takes images, and the pair holds texts")
+        self.encode = None if encode is None else (lambda texts: encode(texts, max_length=config.max_length))
 
         def inputs(ds: Dataset) -> torch.Tensor:
-            if ds.texts is None:
-                return ds.images.to(device)
-            return encode(ds.texts, max_length=config.max_length).to(device)  # type: ignore[misc]
+            return (ds.images if ds.texts is None else self.encode(ds.texts)).to(device)  # type: ignore[misc]
 
-        self.encode = None if encode is None else (lambda texts: encode(texts, max_length=config.max_length))
         self.source_x, self.source_y = inputs(data.source_train), data.source_train.labels.to(device)
         lab_x, lab_y = inputs(data.target_labelled), data.target_labelled.labels.to(device)
         self.target_x = inputs(data.target_train)
         self.source_eval = (inputs(data.source_eval), data.source_eval.labels.to(device))
         self.target_eval = (inputs(data.target_eval), data.target_eval.labels.to(device))
         self.source_eval_texts = data.source_eval.texts  # for the baseline's affinity under text augmentation
-        self.pool_texts = ((data.source_train.texts or []) + (data.target_labelled.texts or [])) if self.text else None
+        self.pool_texts = ((data.source_train.texts or []) + (data.target_labelled.texts or [])) if text else None
         n_src, n_lab = len(self.source_x), len(lab_x)
         self.n_source = n_src
         self.notes = list(data.notes)  # this run's own copy: a sweep shares one TrainData between runs

@@ -209,7 +209,7 @@ class JobManager:
                  progress=1.0 if result.status == "finished" else job.progress)
 
     def _tune(self, job: Job, spec: Any) -> None:
-        from da_core.tune.runner import run_tune, summary
+        from da_core.tune.runner import run_tune, study_name, summary
 
         trials: list[dict[str, Any]] = []
 
@@ -217,7 +217,7 @@ class JobManager:
             trials.append(record)
             job._set(run_id=record["run_id"], progress=min(len(trials) / spec.trials, 1.0),
                      message=f"trial {record['number'] + 1} of {spec.trials}: {record['state'].lower()}",
-                     result=summary(spec, trials, job.sweep_id, 0.0, f"da-tune-{job.sweep_id}"))
+                     result=summary(spec, trials, job.sweep_id, 0.0, study_name(job.sweep_id)))
 
         result = run_tune(spec, self.store, stop=job._stop, on_trial=on_trial, origin="page", session=job.session,
                           search_id=job.sweep_id)

@@ -35,9 +35,9 @@ ROTATION_AFFINE = {"ops": [{"name": "rotation"}, {"name": "translate"}, {"name":
 def default_sweep_pipeline(base: TrainConfig) -> dict[str, Any]:
     """What a sweep augments with when it names no pipeline: rotation + translate + shear on an image pair, the
     text lab's starting pipeline (EDA synonym replacement + random deletion) on a text pair."""
-    from da_core.data import resolve
+    from da_core.data import modality_of
 
-    if resolve(base.source)[0].modality == "text":
+    if modality_of(base.source) == "text":
         from da_core.augment.text_ops import default_text_pipeline
 
         return default_text_pipeline().to_dict()

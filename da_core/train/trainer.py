@@ -121,8 +121,8 @@ class Trainer:
         self.callbacks: list[Callback] = list(callbacks or [])
         self.stop = stop or threading.Event()
         self.history: list[dict[str, Any]] = []
-        self._frozen: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # linear mode: the held-out sets' features
-        self._frozen_keys: set[int] = set()
+        # linear mode: the held-out sets' features (by the id of the plan's tensor; None until computed)
+        self._frozen: dict[int, torch.Tensor | None] = {}
 
     def add_callback(self, fn: Callback) -> None:
         """Register ``fn(event, payload)``."""
@@ -161,9 +161,9 @@ class Trainer:
     @torch.no_grad()
     def _features(self, images: torch.Tensor, batch: int = 1024) -> torch.Tensor:
         """Backbone features of raw inputs (uint8 images or token ids, on the device), in eval mode, batched."""
-        frozen = id(images) in self._frozen_keys  # linear mode's held-out sets: their features never change
-        if frozen and id(images) in self._frozen:
-            return self._frozen[id(images)][1]
+        frozen = id(images) in self._frozen  # linear mode's held-out sets: their features never change
+        if frozen and self._frozen[id(images)] is not None:
+            return self._frozen[id(images)]  # type: ignore[return-value]
         bb = self.model.backbone
         was_training = bb.training
         bb.eval()
@@ -177,7 +177,7 @@ class Trainer:
         feats = torch.cat(out)
         feats = feats if order is None else feats[torch.argsort(order)]
         if frozen:
-            self._frozen[id(images)] = (images, feats)
+            self._frozen[id(images)] = feats
         return feats
 
     def _feature_gap(self, run: _Run) -> float | None:
@@ -301,8 +301,8 @@ class Trainer:
         head = nn.Linear(bb.dim, k).to(device)
         self.model = Classifier(bb.module, head).to(device)
         plan = DataPlan(data, cfg, device, bb.encode)
-        if cfg.mode == "linear":
-            self._frozen_keys = {id(plan.source_eval[0]), id(plan.target_eval[0])}
+        if cfg.mode == "linear":  # the plan keeps these tensors for the run, so their ids stay theirs
+            self._frozen = {id(plan.source_eval[0]): None, id(plan.target_eval[0]): None}
         augment = augmenter_for(cfg, data, plan)
         baseline = source_only_baseline(bb, plan, cfg, k, self._features, augment)
         self._start_head(head, baseline, gen)

@@ -64,6 +64,14 @@ class Validator:
         """The name its score is stored under with the run's metrics."""
         return "val_" + self.name.replace("-", "_")
 
+    def pick(self, records: Sequence[Any], score: Callable[[Any], float | None]) -> Any | None:
+        """The record this validator would pick: the best ``score`` (highest, or lowest where lower is better),
+        the first of ties; None when no record has a score."""
+        scored = [r for r in records if score(r) is not None]
+        if not scored:
+            return None
+        return (max if self.higher_is_better else min)(scored, key=score)
+
 
 _VALIDATORS: dict[str, Validator] = {}
 
@@ -98,11 +106,9 @@ def best_by(history: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     would pick: its step, its score and the target accuracy there (the first of ties)."""
     out: dict[str, dict[str, Any]] = {}
     for v in _VALIDATORS.values():
-        scored = [h for h in history if h.get(v.metric) is not None]
-        if not scored:
-            continue
-        pick = (max if v.higher_is_better else min)(scored, key=lambda h: h[v.metric])
-        out[v.name] = {"step": pick["step"], "score": pick[v.metric], "target_acc": pick.get("target_acc")}
+        pick = v.pick(history, lambda h, m=v.metric: h.get(m))
+        if pick is not None:
+            out[v.name] = {"step": pick["step"], "score": pick[v.metric], "target_acc": pick.get("target_acc")}
     return out
 
 

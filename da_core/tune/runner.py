@@ -113,6 +113,11 @@ def _pruner(spec: TuneSpec) -> Any:
     return optuna.pruners.NopPruner()
 
 
+def study_name(search_id: int) -> str:
+    """The name of the Optuna study behind the search ``search_id`` (in :func:`optuna_storage`)."""
+    return f"da-tune-{search_id}"
+
+
 def optuna_storage() -> str:
     """The SQLite URL of Optuna's storage under ``DA_DATA_DIR``."""
     from da_core.config import data_dir
@@ -139,21 +144,13 @@ def run_tune(spec: TuneSpec, store: RunStore | None = None, stop: threading.Even
         search_id = store.create_sweep(spec.to_dict(), "running", origin=origin, session=session, kind="tune")
     store.set_sweep_status(search_id, "running")
     metric = validators()[spec.validator].metric
-    study = optuna.create_study(storage=optuna_storage(), study_name=f"da-tune-{search_id}",
+    study = optuna.create_study(storage=optuna_storage(), study_name=study_name(search_id),
                                 direction=spec.direction, sampler=_sampler(spec), pruner=_pruner(spec))
-    data = prepare_data(spec.base)  # one split for every trial, as a sweep shares it
+    folds: list[int | None] = list(range(spec.cv_folds)) if spec.cross_validates else [None]
+    fold_data = {fold: prepare_data(spec.base if fold is None else  # one split per fold, shared by every trial
+                                    spec.base.replace(source_fold=[fold, spec.cv_folds])) for fold in folds}
     t0 = time.perf_counter()
     trials: list[dict[str, Any]] = []
-
-    folds: list[int | None] = list(range(spec.cv_folds)) if spec.cross_validates else [None]
-    fold_data = {fold: data if fold is None else prepare_data(spec.base.replace(source_fold=[fold, spec.cv_folds]))
-                 for fold in folds}
-
-    def finish(record: dict[str, Any], state: str, message: str = "") -> None:
-        record.update(state=state, **({"message": message} if message else {}))
-        trials.append(record)
-        if on_trial:
-            on_trial(record)
 
     def objective(trial: Any) -> float:
         params = {name: dim.suggest(trial) for name, dim in spec.dims.items()}
@@ -161,6 +158,15 @@ def run_tune(spec: TuneSpec, store: RunStore | None = None, stop: threading.Even
                                   "validators": {}, "target_acc": None}
         finals: list[dict[str, Any]] = []
         t_trial = time.perf_counter()
+
+        def finish(state: str, message: str = "") -> None:
+            """Record the trial (its folds' mean scores so far) and report it."""
+            record.update(_mean(finals), state=state, seconds=round(time.perf_counter() - t_trial, 2),
+                          **({"message": message} if message else {}))
+            trials.append(record)
+            if on_trial:
+                on_trial(record)
+
         for fold in folds:
             changes: dict[str, Any] = {**params, "name": f"tune {search_id} · trial {trial.number}"
                                        + ("" if fold is None else f" · fold {fold + 1}/{spec.cv_folds}"),
@@ -194,28 +200,24 @@ def run_tune(spec: TuneSpec, store: RunStore | None = None, stop: threading.Even
                 message = (f"pruned by the {spec.pruner} pruner after step {pruned['step']} ({spec.validator} = "
                            f"{pruned['score']:.4g})")
                 store.set_status(run_id, "stopped", message)
-                record.update(_mean(finals + [out["final"] or {}]), seconds=round(time.perf_counter() - t_trial, 2))
-                finish(record, "PRUNED", message)
+                finals.append(out["final"] or {})
+                finish("PRUNED", message)
                 raise optuna.TrialPruned(message)
             score = ((out["final"] or {}).get("validators") or {}).get(metric)
             if out["status"] != "finished" or score is None or not math.isfinite(score):
-                record.update(_mean(finals), seconds=round(time.perf_counter() - t_trial, 2))
-                finish(record, "FAIL", out["message"] or f"{spec.validator} could not be scored")
+                finish("FAIL", out["message"] or f"{spec.validator} could not be scored")
                 raise optuna.TrialPruned(record["message"]) if out["status"] == "stopped" else _TrialFailed(record)
             finals.append(out["final"])
             if fold is not None and fold < len(folds) - 1:  # the running cross-validated mean, fold by fold
                 running = _mean(finals)["validators"][spec.validator]
                 trial.report(float(running), fold)
                 if trial.should_prune():
-                    message = f"pruned by the {spec.pruner} pruner after fold {fold + 1} ({spec.validator} = " \
-                              f"{running:.4g}, the mean so far)"
-                    record.update(_mean(finals), seconds=round(time.perf_counter() - t_trial, 2))
-                    finish(record, "PRUNED", message)
-                    raise optuna.TrialPruned(message)
-        record.update(_mean(finals), seconds=round(time.perf_counter() - t_trial, 2))
+                    finish("PRUNED", f"pruned by the {spec.pruner} pruner after fold {fold + 1} ({spec.validator} = "
+                                     f"{running:.4g}, the mean so far)")
+                    raise optuna.TrialPruned(record["message"])
         if spec.cross_validates:
             record["cv"] = {"folds": spec.cv_folds, spec.validator: [f["validators"][metric] for f in finals]}
-        finish(record, "COMPLETE")
+        finish("COMPLETE")
         return float(record["validators"][spec.validator])
 
     def budget_left(study: Any, trial: Any) -> None:
@@ -252,9 +254,8 @@ def summary(spec: TuneSpec, trials: list[dict[str, Any]], search_id: int, second
     done = [t for t in trials if t["state"] == "COMPLETE"]
     best = {}
     for v in validators().values():
-        scored = [t for t in done if t["validators"].get(v.name) is not None]
-        if scored:
-            pick = (max if v.higher_is_better else min)(scored, key=lambda t: t["validators"][v.name])
+        pick = v.pick(done, lambda t, name=v.name: t["validators"].get(name))
+        if pick is not None:
             best[v.name] = {"trial": pick["number"], "params": pick["params"], "score": pick["validators"][v.name],
                             "target_acc": pick["target_acc"]}
     return {"search_id": search_id, "study": study_name, "validator": spec.validator, "sampler": spec.sampler,
@@ -284,6 +285,6 @@ def agreement(trials: list[dict[str, Any]]) -> dict[str, dict[str, float | None]
         rho = None
         if len(scored) >= 3 and len(set(scores)) > 1 and len(set(accs)) > 1:
             rho = float(spearmanr(scores, accs).statistic)
-        pick = max(scored, key=lambda t: sign * t["validators"][v.name])
+        pick = v.pick(scored, lambda t, name=v.name: t["validators"][name])
         out[v.name] = {"spearman": rho, "regret": top - pick["target_acc"]}
     return out
