@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -534,27 +534,40 @@ def _self_test_texts(pipeline: Pipeline, texts: Sequence[str], grid: list[float]
         embedding.fit_on(clean)
         base = embedding.raw(clean, cache=False)
     scale = _typical_distance(base, seed) if base is not None else 1.0
+
+    def measure(single: Pipeline, s: float) -> tuple[str, float, float]:
+        aug = augment_texts(single, texts, s, seed).texts
+        share = float(np.mean([word_change(a, b) for a, b in zip(texts, aug)]))
+        if embedding is None or base is None:
+            return describe_text(single, s, words), share, share
+        x = embedding.raw(as_ds(aug), cache=False)
+        return describe_text(single, s, words), share, float(np.linalg.norm(x - base, axis=1).mean() / (scale or 1.0))
+
     out: list[OpSelfTest] = []
+    for i, name, values, share, effect in _each_op_alone(pipeline, grid, seed, report, measure):
+        warnings = _warnings(name, grid, effect, share, 0, unit="texts")
+        if grid and grid[0] == 0.0 and share[0] > 0:
+            warnings.insert(0, f"{name} is not the identity at s=0: it edits {share[0]:.1%} of the words.")
+        out.append(OpSelfTest(name, list(grid), effect, share, warnings, values, i))
+    return out
+
+
+def _each_op_alone(pipeline: Pipeline, grid: list[float], seed: int, report: Progress,
+                   measure: Callable[[Pipeline, float], tuple[str, float, float]]
+                   ) -> Iterator[tuple[int, str, list[Any], list[Any], list[Any]]]:
+    """For each op of ``pipeline`` alone (its own strength override dropped): its index, name, and over ``grid``
+    what ``measure(single-op pipeline, s)`` gives, (what s means, the raw change, the effect), as three lists;
+    progress is reported per op and strength, and done at the end."""
     steps = max(1, len(pipeline.ops) * len(grid))
     for i, op in enumerate(pipeline.ops):
         single = Pipeline([OpConfig(op.name, op.p, None, dict(op.knobs))], strength=pipeline.strength, seed=seed)
-        effect, share, values = [], [], []
+        rows = []
         for j, s in enumerate(grid):
             report((i * len(grid) + j) / steps, f"self-test {op.name} at s={s:.2f}")
-            values.append(describe_text(single, s, words))
-            aug = augment_texts(single, texts, s, seed).texts
-            share.append(float(np.mean([word_change(a, b) for a, b in zip(texts, aug)])))
-            if embedding is None or base is None:
-                effect.append(share[-1])
-                continue
-            x = embedding.raw(as_ds(aug), cache=False)
-            effect.append(float(np.linalg.norm(x - base, axis=1).mean() / (scale or 1.0)))
-        warnings = _warnings(op.name, grid, effect, share, 0, unit="texts")
-        if grid and grid[0] == 0.0 and share[0] > 0:
-            warnings.insert(0, f"{op.name} is not the identity at s=0: it edits {share[0]:.1%} of the words.")
-        out.append(OpSelfTest(op.name, list(grid), effect, share, warnings, values, i))
+            rows.append(measure(single, s))
+        values, change, effect = ([list(column) for column in zip(*rows)] if rows else ([], [], []))
+        yield i, op.name, values, change, effect
     report(1.0, "done")
-    return out
 
 
 def self_test(pipeline: Pipeline, images_uint8: torch.Tensor | Sequence[str],
@@ -592,26 +605,19 @@ def self_test(pipeline: Pipeline, images_uint8: torch.Tensor | Sequence[str],
         embedding.fit(base)
         base = embedding.project(base)
     scale = _typical_distance(base, seed) if base is not None else 1.0
-    out: list[OpSelfTest] = []
-    steps = max(1, len(pipeline.ops) * len(grid))
-    for i, op in enumerate(pipeline.ops):
-        single = Pipeline([OpConfig(op.name, op.p, None, dict(op.knobs))], strength=pipeline.strength, seed=seed)
-        effect, pixel, values = [], [], []
-        for j, s in enumerate(grid):
-            report((i * len(grid) + j) / steps, f"self-test {op.name} at s={s:.2f}")
-            values.append(single.describe(s, Context(*images.shape[2:], images.shape[1], k)))
-            if not single.effective_ops(s):
-                effect.append(0.0)
-                pixel.append(0.0)
-                continue
-            aug, _ = _apply(single, images, labels, s, seed, k)
-            pixel.append(float((aug.float() - images.float()).abs().mean() / 255.0))
-            if embedding is None:
-                effect.append(pixel[-1])
-                continue
-            x = embedding.project(embedding.raw(_as_dataset(aug, labels, classes, "self-test"), cache=False))
-            effect.append(float(np.linalg.norm(x - base, axis=1).mean() / (scale or 1.0)))
-        warnings = _warnings(op.name, grid, effect, pixel, int(images.shape[1]))
-        out.append(OpSelfTest(op.name, list(grid), effect, pixel, warnings, values, i))
-    report(1.0, "done")
-    return out
+    context = Context(*images.shape[2:], images.shape[1], k)
+
+    def measure(single: Pipeline, s: float) -> tuple[str, float, float]:
+        value = single.describe(s, context)
+        if not single.effective_ops(s):
+            return value, 0.0, 0.0
+        aug, _ = _apply(single, images, labels, s, seed, k)
+        pixel = float((aug.float() - images.float()).abs().mean() / 255.0)
+        if embedding is None:
+            return value, pixel, pixel
+        x = embedding.project(embedding.raw(_as_dataset(aug, labels, classes, "self-test"), cache=False))
+        return value, pixel, float(np.linalg.norm(x - base, axis=1).mean() / (scale or 1.0))
+
+    return [OpSelfTest(name, list(grid), effect, pixel, _warnings(name, grid, effect, pixel, int(images.shape[1])),
+                       values, i)
+            for i, name, values, pixel, effect in _each_op_alone(pipeline, grid, seed, report, measure)]

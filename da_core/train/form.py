@@ -44,40 +44,34 @@ class FormField:
     default: Any
 
 
+# TrainConfig option -> the end of its widget's key; a text pair's form adds the text options, keyed by their names
+_KEYS = {"mode": "mode", "optimizer": "opt", "schedule": "sched", "device": "device", "lr": "lr",
+         "backbone_lr_scale": "bbscale", "weight_decay": "wd", "label_smoothing": "ls", "epochs": "epochs",
+         "max_steps": "max_steps", "batch_size": "batch", "seed": "seed", "target_labels_per_class": "k",
+         "target_share": "share", "dann": "dann", "dann_weight": "dann_w"}
+_TEXT_KEYS = ("backbone", "lora_rank", "lora_alpha", "lora_targets", "max_length", "eval_samples")
+_OPTIONAL = ("max_steps", "eval_samples")  # 0 in the form: not set
+STRENGTHS = {"image": 0.35, "text": 0.45}  # the form's strength, used when it augments
+
+
+def _first_value(name: str, value: Any) -> Any:
+    """An option's default as its widget holds it: 0 for an optional number left unset, text for a list."""
+    if name in _OPTIONAL:
+        return value or 0
+    if name == "lora_targets":
+        return ", ".join(value or [])  # empty: the encoder's query and value
+    return value
+
+
 def _train_form(modality: str) -> dict[str, FormField]:
     """TrainConfig option (or, for the last two, form-only name) -> its widget, with the modality's defaults
     (:func:`da_core.train.config.defaults_for`); a text form's keys start ``trt_`` (so each modality's settings
     survive a switch of pair) and it adds the text options.  Tests and browser scripts use the keys."""
     d = defaults_for(modality)
     p = "tr_" if modality == "image" else "trt_"
-    fields = {
-        "mode": FormField(p + "mode", d["mode"]),
-        "optimizer": FormField(p + "opt", d["optimizer"]),
-        "schedule": FormField(p + "sched", d["schedule"]),
-        "device": FormField(p + "device", d["device"]),
-        "lr": FormField(p + "lr", d["lr"]),
-        "backbone_lr_scale": FormField(p + "bbscale", d["backbone_lr_scale"]),
-        "weight_decay": FormField(p + "wd", d["weight_decay"]),
-        "label_smoothing": FormField(p + "ls", d["label_smoothing"]),
-        "epochs": FormField(p + "epochs", d["epochs"]),
-        "max_steps": FormField(p + "max_steps", d["max_steps"] or 0),  # 0: by epochs
-        "batch_size": FormField(p + "batch", d["batch_size"]),
-        "seed": FormField(p + "seed", d["seed"]),
-        "target_labels_per_class": FormField(p + "k", d["target_labels_per_class"]),
-        "target_share": FormField(p + "share", d["target_share"]),
-        "dann": FormField(p + "dann", d["dann"]),
-        "dann_weight": FormField(p + "dann_w", d["dann_weight"]),
-        "strength": FormField(p + "strength", 0.35 if modality == "image" else 0.45),  # when augmenting
-    }
-    if modality == "text":
-        fields.update({
-            "backbone": FormField(p + "backbone", d["backbone"]),
-            "lora_rank": FormField(p + "lora_rank", d["lora_rank"]),
-            "lora_alpha": FormField(p + "lora_alpha", d["lora_alpha"]),
-            "lora_targets": FormField(p + "lora_targets", ""),  # comma-separated; empty: query, value
-            "max_length": FormField(p + "max_length", d["max_length"]),
-            "eval_samples": FormField(p + "eval_samples", d["eval_samples"] or 0),  # 0: all held-out samples
-        })
+    keys = {**_KEYS, **({name: name for name in _TEXT_KEYS} if modality == "text" else {})}
+    fields = {name: FormField(p + end, _first_value(name, d[name])) for name, end in keys.items()}
+    fields["strength"] = FormField(p + "strength", STRENGTHS.get(modality, STRENGTHS["image"]))
     fields["augmentation"] = FormField(p + "aug", NO_AUGMENTATION)
     fields["pipeline_json"] = FormField(p + "pipe_json", "")
     return fields
@@ -95,7 +89,6 @@ TRAIN_FORMS = {m: _train_form(m) for m in ("image", "text")}
 SWEEP_FORMS = {m: _sweep_form(m) for m in ("image", "text")}
 TRAIN_FORM, SWEEP_FORM = TRAIN_FORMS["image"], SWEEP_FORMS["image"]
 _FORM_ONLY = ("augmentation", "pipeline_json")
-_OPTIONAL = ("max_steps", "eval_samples")  # 0 in the form: not set
 
 
 def train_form(modality: str = "image") -> dict[str, FormField]:
