@@ -90,6 +90,7 @@ class Backbone:
     encode: Callable[[Sequence[str]], torch.Tensor] | None = None
     eval_batch: int = 1024
     probe_samples: int | None = None
+    pad_id: int = 0  # text: the padding token's id (adversarial perturbations leave padding alone)
     lora_targets: tuple[str, ...] = ()
     order: Callable[[torch.Tensor], torch.Tensor] | None = None  # the order to run many inputs in (text: longest
     # first, so each evaluation batch pads little)

@@ -196,7 +196,7 @@ class TextEncoderEmbedder(Embedder):
 
         dim = self.info.dim or int(module.pooled.inner.config.hidden_size)
         return Backbone(module, trim, dim, None, self.info.label, encode=encode, order=order,
-                        eval_batch=512 if device.type == "cuda" else 128, probe_samples=TEXT_PROBE_SAMPLES,
+                        eval_batch=512 if device.type == "cuda" else 128, probe_samples=TEXT_PROBE_SAMPLES, pad_id=pad,
                         lora_targets=lora_targets_of(module.pooled.inner))
 
 

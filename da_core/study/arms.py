@@ -36,6 +36,7 @@ class Ingredients:
     pipeline: dict[str, Any] | None = None
     strength: float | None = None
     augment_on: str = "both"
+    adv_strength: float = 0.25  # the adversarial arm's strength: ε = adv_strength x the modality's ε scale
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Arm:
     select: bool = False
     augment: bool = False
     dann: bool = False
+    adversarial: bool = False  # trains on adversarial examples at the study's adversarial strength
     default: bool = True
 
     def title(self, ingredients: Ingredients) -> str:
@@ -58,13 +60,16 @@ class Arm:
             parts.append(f"{sel.get('method')} top {float(sel.get('fraction', 0)):.0%}")
         if self.augment and ingredients.strength is not None:
             parts.append(f"s={ingredients.strength:.2f}, {WHERE.get(ingredients.augment_on, ingredients.augment_on)}")
+        if self.adversarial:
+            parts.append(f"s={ingredients.adv_strength:.2f}")
         return f"{self.label} ({'; '.join(parts)})" if parts else self.label
 
     def configure(self, base: TrainConfig, ingredients: Ingredients) -> TrainConfig:
         """The run config of this arm: the base with its ingredients (and nothing of the others)."""
         changes: dict[str, Any] = {"dann": self.dann, "pipeline": None, "strength": None, "source_weights": None,
                                    "source_subset": ingredients.pool, "selection": None,
-                                   "augment_on": ingredients.augment_on}
+                                   "augment_on": ingredients.augment_on,
+                                   "objective": "adversarial" if self.adversarial else "cross-entropy"}
         if self.select:
             if not ingredients.selected:
                 raise SpecError(f"arm {self.name!r}: the selection kept no source sample")
@@ -75,6 +80,8 @@ class Arm:
                 raise SpecError(f"arm {self.name!r}: no augmentation pipeline was given")
             changes["pipeline"] = ingredients.pipeline
             changes["strength"] = ingredients.strength
+        if self.adversarial:
+            changes["strength"] = ingredients.adv_strength
         if self.dann and base.mode == "linear":
             raise SpecError(f"arm {self.name!r}: DANN needs mode 'full' (a frozen backbone cannot adapt)")
         return base.replace(**changes)
@@ -115,5 +122,8 @@ register_arm(Arm("augmented", "augmented", "the base run with the pipeline at th
 register_arm(Arm("selected+augmented", "selected + augmented", "the selected source, augmented", select=True,
                  augment=True))
 register_arm(Arm("dann", "DANN", "adversarial adaptation with a gradient-reversal discriminator", dann=True))
+register_arm(Arm("adversarial", "adversarial augmentation",
+                 "half of each batch replaced by FGSM examples of the current model (ε = strength x the modality's "
+                 "scale)", adversarial=True, default=False))
 register_arm(Arm("dann+augmented", "DANN + augmented", "DANN with the pipeline at the chosen strength", augment=True,
                  dann=True, default=False))

@@ -38,7 +38,7 @@ def _spec(args: argparse.Namespace) -> Any:
     arms = [a.strip() for a in args.arms.split(",") if a.strip()] if args.arms else default_arms()
     spec = StudySpec(base, arms, list(range(args.seeds)), method=args.method, fraction=args.fraction,
                      pipeline=_read_json(args.pipeline, "--pipeline") if args.pipeline else None,
-                     strength=args.strength, augment_on=args.augment_on, ks=args.grid,
+                     strength=args.strength, augment_on=args.augment_on, adv_strength=args.adv_strength, ks=args.grid,
                      shares=(args.source_share or [1.0, 0.2]) if args.grid is not None else None, name=args.name)
     return spec.validate()
 
@@ -138,6 +138,8 @@ def register(sub: Any) -> None:
     p.add_argument("--pipeline", metavar="P.json", help="augmentation pipeline (default: the lab's default)")
     p.add_argument("--strength", type=float, default=None,
                    help="augmentation strength in [0, 1] (default: the lab's measured sweet spot)")
+    p.add_argument("--adv-strength", type=float, default=0.25, metavar="S",
+                   help="the adversarial arm's strength in (0, 1] (eps = S x 0.3 for images; default 0.25)")
     p.add_argument("--augment-on", choices=AUGMENT_ON, default="both",
                    help="augment the source and the labelled target (both), or one of them")
     p.add_argument("--grid", type=_grid, default=None, metavar="k=0,5,20",

@@ -58,7 +58,7 @@ class Setup:
         """What the arms of a cell with this source share are made from."""
         key = _share_key(share)
         return Ingredients(self.pools.get(key), self.selected.get(key), self.selections.get(key), self.pipeline,
-                           self.strength, spec.augment_on)
+                           self.strength, spec.augment_on, spec.adv_strength)
 
     def to_dict(self) -> dict[str, Any]:
         """Stored with the study (a resumed study reads it back with :meth:`from_dict`)."""

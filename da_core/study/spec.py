@@ -42,7 +42,8 @@ class StudySpec:
 
     ``method``/``fraction``/``params``/``embedder``: the selection the selecting arms train on (``embedder``
     None: the base's backbone).  ``pipeline`` (None: the lab's default pipeline) at ``strength`` (None: the
-    lab's measured sweet spot, found when the study starts) on the samples ``augment_on`` names.  ``ks`` and
+    lab's measured sweet spot, found when the study starts) on the samples ``augment_on`` names; the adversarial
+    arm trains at ``adv_strength`` (ε = adv_strength x the modality's scale).  ``ks`` and
     ``shares`` make the grid (None: one cell).
     """
 
@@ -56,6 +57,7 @@ class StudySpec:
     pipeline: dict[str, Any] | None = None
     strength: float | None = None
     augment_on: str = "both"
+    adv_strength: float = 0.25
     ks: list[int] | None = None
     shares: list[float] | None = None
     name: str = ""
@@ -66,8 +68,8 @@ class StudySpec:
         """Check every field (:class:`SpecError` names the bad one); the reference arm always runs, first."""
         if not isinstance(self.base, TrainConfig):
             raise SpecError("base: expected a training config")
-        self.base = self.base.replace(pipeline=None, strength=None, dann=False, source_subset=None,
-                                      source_weights=None, selection=None)
+        self.base = self.base.replace(pipeline=None, strength=None, dann=False, objective="cross-entropy",
+                                      source_subset=None, source_weights=None, selection=None)
         if not isinstance(self.arms, list | tuple) or not self.arms:
             raise SpecError("arms: expected a non-empty list of arm names")
         for name in self.arms:
@@ -95,6 +97,10 @@ class StudySpec:
             raise SpecError(f"strength: expected a number in [0, 1] or null, got {self.strength!r}")
         if self.strength is not None:
             self.strength = float(self.strength)
+        if isinstance(self.adv_strength, bool) or not isinstance(self.adv_strength, int | float) or \
+                not 0.0 < float(self.adv_strength) <= 1.0:
+            raise SpecError(f"adv_strength: expected a number in (0, 1], got {self.adv_strength!r}")
+        self.adv_strength = float(self.adv_strength)
         if self.augment_on not in AUGMENT_ON:
             raise SpecError(f"augment_on: expected one of {', '.join(AUGMENT_ON)}, got {self.augment_on!r}")
         self._check_grid()
@@ -154,7 +160,8 @@ class StudySpec:
         return {"base": self.base.to_dict(), "arms": list(self.arms), "seeds": list(self.seeds),
                 "method": self.method, "fraction": self.fraction, "params": dict(self.params),
                 "embedder": self.embedder, "pipeline": self.pipeline, "strength": self.strength,
-                "augment_on": self.augment_on, "ks": self.ks, "shares": self.shares, "name": self.name}
+                "augment_on": self.augment_on, "adv_strength": self.adv_strength, "ks": self.ks,
+                "shares": self.shares, "name": self.name}
 
     @classmethod
     def from_dict(cls, data: Any) -> StudySpec:

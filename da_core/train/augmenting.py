@@ -26,18 +26,20 @@ class Augmenter:
         self.k = len(data.classes)
         self.plan = plan
 
-    def __call__(self, batch: Batch, gen: torch.Generator) -> Batch:
+    def __call__(self, batch: Batch, gen: torch.Generator, strength: float | None = None) -> Batch:
+        """The batch augmented at ``strength`` (None: the config's)."""
+        strength = self.strength if strength is None else strength
         if batch.texts is not None:
-            return self._texts(batch, gen)
-        out = self.pipeline.apply(batch.inputs, labels=batch.labels, strength=self.strength, generator=gen,
+            return self._texts(batch, gen, strength)
+        out = self.pipeline.apply(batch.inputs, labels=batch.labels, strength=strength, generator=gen,
                                   num_classes=self.k)
         return Batch(out.images, batch.labels, out.soft_labels, batch.from_target)
 
-    def _texts(self, batch: Batch, gen: torch.Generator) -> Batch:
+    def _texts(self, batch: Batch, gen: torch.Generator, strength: float | None) -> Batch:
         from da_core.augment.text_ops import augment_texts
 
         seed = int(torch.randint(2**31 - 1, (1,), generator=gen))
-        texts = augment_texts(self.pipeline, batch.texts or [], self.strength, seed).texts
+        texts = augment_texts(self.pipeline, batch.texts or [], strength, seed).texts
         ids = self.plan.encode(texts).to(batch.inputs.device)  # type: ignore[misc]
         return Batch(ids, batch.labels, None, batch.from_target, texts)
 

@@ -41,10 +41,15 @@ def _config(args: argparse.Namespace) -> Any:
                  "target_labels_per_class": args.k, "batch_size": args.batch_size, "lr": getattr(args, "lr", None),
                  "backbone": args.backbone, "lora_rank": args.lora_rank, "lora_alpha": args.lora_alpha,
                  "lora_targets": ([t.strip() for t in args.lora_targets.split(",") if t.strip()]
-                                  if args.lora_targets else None)}
+                                  if args.lora_targets else None),
+                 **{name: getattr(args, name, None) for name in ("objective", "adv_method", "adv_share", "adv_eps",
+                                                                  "strength_schedule", "target_affinity",
+                                                                  "robust_samples")}}
     data.update({k: v for k, v in overrides.items() if v is not None})
     if getattr(args, "dann", False):
         data["dann"] = True
+    if getattr(args, "no_robustness", False):
+        data["robustness"] = False
     if getattr(args, "pipeline", None) and args.command in ("train", "tune"):
         data["pipeline"] = _read_json(args.pipeline, "--pipeline")
     if getattr(args, "strength", None) is not None:
@@ -169,11 +174,35 @@ def cmd_train(args: argparse.Namespace) -> int:
         lines.append("validators would pick step: " + ", ".join(
             f"{name} {p['step']}" + (f" (target acc {p['target_acc']:.3f})" if p.get("target_acc") is not None else "")
             for name, p in picks.items()))
+    lines += robustness_lines(final.get("robustness"))
     if final.get("target_acc") is not None:
         lines.append(f"final: source acc {final['source_acc']:.4f}, target acc {final['target_acc']:.4f} "
                      f"(source-only baseline: {final['baseline_target_acc']:.4f})")
     print_result(data, args.json, "\n".join(lines))
     return 0 if out["status"] == "finished" else 1
+
+
+def robustness_lines(rob: dict[str, Any] | None) -> list[str]:
+    """What ``train`` prints of a run's robustness: mean corruption accuracy, the worst kinds, the ε curve."""
+    if not rob:
+        return []
+    lines = [f"robustness on {rob['samples']} held-out target samples (clean {rob['clean_acc']:.3f}, "
+             f"{rob['seconds']:.1f} s):"]
+    by_kind = rob.get("corruption_by_kind") or {}
+    if rob.get("corruption_acc") is not None:
+        means = sorted((sum(v) / len(v), k) for k, v in by_kind.items() if v)
+        worst = ", ".join(f"{k} {m:.3f}" for m, k in means[:3])
+        lines.append(f"  mean corruption accuracy {rob['corruption_acc']:.3f} over {len(by_kind)} kinds x severities "
+                     f"1-5" + (f" (hardest: {worst})" if len(means) > 1 else ""))
+    curve = rob.get("adv_curve") or []
+    if curve:
+        attack = "/".join(a.upper() for a in rob.get("attacks", []))
+        lines.append(f"  {attack} accuracy vs eps ({rob.get('eps_units')}): "
+                     + ", ".join(f"{p['eps']:g}: {p['acc']:.3f}" for p in curve))
+        half = rob.get("eps_half")
+        lines.append(f"  accuracy halves at eps {half:.3g}" if half is not None else
+                     f"  accuracy stays above half the clean accuracy up to eps {curve[-1]['eps']:g}")
+    return lines
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -183,7 +212,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     base = _config(args)
     pipeline = _read_json(args.pipeline, "--pipeline") if args.pipeline else default_sweep_pipeline(base)
-    spec = SweepSpec(base, pipeline, args.strengths, list(range(args.seeds)), args.lrs)
+    spec = SweepSpec(base, pipeline, args.strengths, list(range(args.seeds)), args.lrs, schedules=args.schedules)
     try:
         spec.validate()
     except SpecError as exc:
@@ -214,17 +243,29 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     data = result.to_dict()
     lines = [f"sweep #{sweep_id} {result.status}: {runs} runs in {result.seconds:.1f} s"
              + (f" ({result.message})" if result.message else "")]
-    lines.append(f"{'strength':>8} {'lr':>8} {'n':>3} {'target_acc':>11} {'95% interval':>17} {'source_acc':>11} "
-                 f"{'diversity':>10} {'affinity':>9}")
+    lines.append(f"{'strength':>8} {'schedule':>9} {'lr':>8} {'n':>3} {'target_acc':>11} {'95% interval':>17} "
+                 f"{'source_acc':>11} {'diversity':>10} {'affinity':>9} {'corrupt':>8} {'adv_acc':>8}")
     for row in result.summary:
         interval = f"[{row['target_acc_low']:.3f}, {row['target_acc_high']:.3f}]"
-        lines.append(f"{row['strength']:>8.3g} {row['lr']:>8.2g} {row['n']:>3} {row['target_acc']:>11.4f} "
-                     f"{interval:>17} {_fmt(row['source_acc'])} {_fmt(row['diversity'], 10)} "
-                     f"{_fmt(row['affinity'], 9)}" + ("  <- best" if row.get("best") else ""))
+        lines.append(f"{row['strength']:>8.3g} {row['schedule']:>9} {row['lr']:>8.2g} {row['n']:>3} "
+                     f"{row['target_acc']:>11.4f} {interval:>17} {_fmt(row['source_acc'])} "
+                     f"{_fmt(row['diversity'], 10)} "
+                     f"{_fmt(row['affinity'], 9)} {_fmt(row.get('corruption_acc'), 8)} {_fmt(row.get('adv_acc'), 8)}"
+                     + ("  <- best" if row.get("best") else ""))
     if result.best_strength is not None:
         lines.append(f"best strength: {result.best_strength:g}" + (f" (lr {result.best_lr:g})" if args.lrs else ""))
     print_result(data, args.json, "\n".join(lines))
     return 0 if result.status == "finished" and result.summary else 1
+
+
+def _schedules(text: str) -> list[str]:
+    from da_core.train.config import STRENGTH_SCHEDULES
+
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [n for n in names if n not in STRENGTH_SCHEDULES]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"expected schedules among {', '.join(STRENGTH_SCHEDULES)}, got {text!r}")
+    return names
 
 
 def _fmt(value: float | None, width: int = 11) -> str:
@@ -233,7 +274,7 @@ def _fmt(value: float | None, width: int = 11) -> str:
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     from da_core.cliutil import positive_int
-    from da_core.train.config import MODES
+    from da_core.train.config import ADV_METHODS, MODES, OBJECTIVES, STRENGTH_SCHEDULES
 
     p.add_argument("--source", default=None, help="source dataset spec (default: the config's, else printed digits)")
     p.add_argument("--target", default=None, help="target dataset spec (default: the config's, else handwritten)")
@@ -253,6 +294,23 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="labelled target samples per class (0 = unsupervised adaptation)")
     p.add_argument("--batch-size", type=positive_int, default=None)
     p.add_argument("--dann", action="store_true", help="adversarial adaptation (gradient-reversal discriminator)")
+    p.add_argument("--objective", choices=OBJECTIVES, default=None,
+                   help="training objective (adversarial: a share of each batch replaced by FGSM/PGD examples at "
+                        "eps = strength x adv_eps)")
+    p.add_argument("--adv-method", choices=ADV_METHODS, default=None, help="adversarial examples by FGSM or PGD")
+    p.add_argument("--adv-share", type=float, default=None, metavar="F",
+                   help="share of each batch made adversarial (default 0.5)")
+    p.add_argument("--adv-eps", type=float, default=None, metavar="E",
+                   help="eps at strength 1 (default: 0.3 in pixel units for images, 0.5 of the embedding norm "
+                        "for text)")
+    p.add_argument("--strength-schedule", choices=STRENGTH_SCHEDULES, default=None,
+                   help="how the strength moves during the run: constant, a linear or cosine ramp from 0, or "
+                        "adaptive (follows the accuracy on augmented batches)")
+    p.add_argument("--target-affinity", type=float, default=None, metavar="A",
+                   help="adaptive schedule: the training-batch accuracy it keeps (default 0.9)")
+    p.add_argument("--robust-samples", type=positive_int, default=None, metavar="N",
+                   help="held-out target samples the robustness measure scores (default 100 images, 200 texts)")
+    p.add_argument("--no-robustness", action="store_true", help="skip the robustness measure at the end of a run")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=None)
     p.add_argument("--progress", action="store_true", help="show progress on stderr even when it is not a terminal")
     p.add_argument("--reset-store", action="store_true",
@@ -285,4 +343,6 @@ def register(sub: Any) -> None:
     p.add_argument("--seeds", type=positive_int, default=3, help="number of seeds (0..N-1)")
     p.add_argument("--lrs", type=number_list(float, 0.0, None, "learning rate"), default=None,
                    help="also sweep these learning rates (comma-separated)")
+    p.add_argument("--schedules", type=_schedules, default=None, metavar="S1,S2",
+                   help="compare strength schedules (e.g. constant,adaptive: each strength is then the ceiling)")
     p.set_defaults(func=cmd_sweep)

@@ -21,6 +21,9 @@ SCHEDULES = ("cosine", "step", "constant")
 HEAD_INITS = ("auto", "probe", "random")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 AUGMENT_ON = ("both", "source", "target")  # which labelled training samples the pipeline augments
+OBJECTIVES = ("cross-entropy", "dann", "adversarial")  # the strategies a config may name (dann=True also means DANN)
+ADV_METHODS = ("fgsm", "pgd")
+STRENGTH_SCHEDULES = ("constant", "linear", "cosine", "adaptive")
 MAX_BATCH_SIZE = 4096  # larger batches do not fit a short run on a laptop; a run also clamps to its data
 MAX_INDEX = 2**62  # sample indices past this cannot be real (and would overflow int64 arithmetic)
 
@@ -54,6 +57,22 @@ class TrainConfig:
     of ``source_eval_fraction`` (cross-validation, as a tuning search runs it).  ``eval_samples`` caps how many
     held-out samples per domain are scored (a seeded, class-stratified part of each held-out split; None scores
     all), so a text run, where each scored sample is a forward pass of the encoder, stays short.
+
+    Objective: ``objective`` ``adversarial`` trains on adversarial examples made on the fly from the current model
+    (``adv_method`` FGSM or PGD with ``adv_steps`` steps; images: an L-inf ball in pixel units in [0, 1]; text: an
+    L2 ball in the encoder's input embeddings, relative to each text's embedding norm), replacing ``adv_share`` of
+    each batch; the ball's radius is ``strength`` x ``adv_eps`` (None: the modality's, see
+    :func:`da_core.train.adversarial.eps_scale`), so strength 0 is clean training and the sweep and the study treat
+    it like any other augmentation.
+
+    Strength schedule: ``strength`` is the most a run augments with; ``strength_schedule`` says how it gets there:
+    ``constant`` (all along), ``linear`` or ``cosine`` (ramps from 0), or ``adaptive`` (a controller starting at 0
+    that raises the strength by ``adapt_step`` per step while the accuracy on the augmented training batches stays
+    above ``target_affinity`` and lowers it when it falls below, within [0, strength]).
+
+    Robustness: ``robustness`` measures a finished run's target accuracy under the built-in corruptions and under
+    adversarial perturbations (:mod:`da_core.train.robustness`) on ``robust_samples`` held-out target samples
+    (None: the modality's default).
 
     Text: ``max_length`` truncates texts (in tokens); ``mode`` ``lora`` trains low-rank adapters (the ``peft``
     library) of rank ``lora_rank`` with scaling ``lora_alpha`` on the modules ``lora_targets`` (None: the
@@ -92,6 +111,16 @@ class TrainConfig:
     pipeline: dict[str, Any] | None = None
     strength: float | None = None
     augment_on: str = "both"
+    objective: str = "cross-entropy"
+    adv_method: str = "fgsm"
+    adv_share: float = 0.5
+    adv_eps: float | None = None
+    adv_steps: int = 3
+    strength_schedule: str = "constant"
+    target_affinity: float = 0.9
+    adapt_step: float = 0.05
+    robustness: bool = True
+    robust_samples: int | None = None
     evals_per_epoch: int = 2
     eval_samples: int | None = None
     source_fold: list[int] | None = None
@@ -155,6 +184,9 @@ class TrainConfig:
         _choice(self, "schedule", SCHEDULES)
         _choice(self, "device", DEVICES)
         _choice(self, "augment_on", AUGMENT_ON)
+        _choice(self, "objective", OBJECTIVES)
+        _choice(self, "adv_method", ADV_METHODS)
+        _choice(self, "strength_schedule", STRENGTH_SCHEDULES)
         _number(self, "backbone_lr_scale", 0.0, 10.0)
         _number(self, "lr", 0.0, 1e6, open_low=True)
         _number(self, "momentum", 0.0, 1.0)
@@ -175,6 +207,13 @@ class TrainConfig:
         _number(self, "dann_weight", 0.0, 100.0)
         _number(self, "strength", 0.0, 1.0, optional=True)
         _integer(self, "evals_per_epoch", 1, 1000)
+        _number(self, "adv_share", 0.0, 1.0)
+        _number(self, "adv_eps", 0.0, 100.0, optional=True, open_low=True)
+        _integer(self, "adv_steps", 1, 100)
+        _number(self, "target_affinity", 0.0, 1.0, open_low=True, open_high=True)
+        _number(self, "adapt_step", 0.0, 1.0, open_low=True)
+        _boolean(self, "robustness")
+        _integer(self, "robust_samples", 10, 1_000_000, optional=True)
         _integer(self, "eval_samples", 10, 10_000_000, optional=True)
         fold = self.source_fold
         if fold is not None and (not isinstance(fold, list) or len(fold) != 2
@@ -230,16 +269,38 @@ class TrainConfig:
                 raise
             except ValueError as exc:  # PipelineError: prefix the field it sits in
                 raise SpecError(f"pipeline.{exc}") from None
-        if self.dann and self.mode == "linear":
+        if self.objective == "adversarial" and self.dann:
+            raise SpecError("objective: adversarial training and DANN are two objectives; choose one (dann false, or "
+                            "objective dann)")
+        if self.uses_dann and self.mode == "linear":
             raise SpecError("dann: adversarial adaptation needs mode 'full' or 'lora' (a frozen backbone cannot adapt)")
         return self
+
+    @property
+    def uses_dann(self) -> bool:
+        """Whether the run is DANN (``dann`` set, or ``objective`` dann)."""
+        return bool(self.dann) or self.objective == "dann"
+
+    @property
+    def adversarial(self) -> bool:
+        """Whether the run trains on adversarial examples (the adversarial objective at a strength above 0)."""
+        return self.objective == "adversarial" and self.peak_strength > 0 and self.adv_share > 0
+
+    @property
+    def peak_strength(self) -> float:
+        """The most the run augments with: ``strength``, else the pipeline's own, else 0.5 (the scale's middle)."""
+        if self.strength is not None:
+            return float(self.strength)
+        if self.pipeline is not None:
+            return float(self.pipeline.get("strength", 0.5))
+        return 0.5
 
     @property
     def augmented(self) -> bool:
         """Whether training batches are augmented (a pipeline with an effective strength above 0)."""
         if self.pipeline is None:
             return False
-        strength = self.strength if self.strength is not None else self.pipeline.get("strength", 0.5)
+        strength = self.peak_strength
         if self.augment_on == "target" and self.target_labels_per_class == 0:
             return False  # no labelled target sample to augment
         return bool(self.pipeline.get("ops")) and float(strength) > 0

@@ -228,6 +228,7 @@ class DataPlan:
         self.source_eval = (inputs(data.source_eval), data.source_eval.labels.to(device))
         self.target_eval = (inputs(data.target_eval), data.target_eval.labels.to(device))
         self.source_eval_texts = data.source_eval.texts  # for the baseline's affinity under text augmentation
+        self.target_eval_texts = data.target_eval.texts  # for the robustness measure's character noise
         self.pool_texts = ((data.source_train.texts or []) + (data.target_labelled.texts or [])) if text else None
         n_src, n_lab = len(self.source_x), len(lab_x)
         self.n_source = n_src

@@ -28,7 +28,7 @@ from da_core.train.store import RunStore
 log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 0.5
-STEP_METRICS = ("train_loss", "train_acc", "domain_loss", "dann_lambda", "lr", "throughput")
+STEP_METRICS = ("train_loss", "train_acc", "domain_loss", "dann_lambda", "lr", "throughput", "aug_strength", "adv_eps")
 EVAL_METRICS = ("source_acc", "target_acc")  # and every validator's val_* score the evaluation reports
 
 

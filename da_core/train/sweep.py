@@ -32,11 +32,17 @@ ROTATION_AFFINE = {"ops": [{"name": "rotation"}, {"name": "translate"}, {"name":
                    "seed": 0}
 
 
+NO_OPS = {"ops": [], "strength": 0.5, "seed": 0}  # a sweep of adversarial training alone: strength drives ε only
+
+
 def default_sweep_pipeline(base: TrainConfig) -> dict[str, Any]:
-    """What a sweep augments with when it names no pipeline: rotation + translate + shear on an image pair, the
-    text lab's starting pipeline (EDA synonym replacement + random deletion) on a text pair."""
+    """What a sweep augments with when it names no pipeline: nothing but the adversarial examples when the base
+    trains adversarially; else rotation + translate + shear on an image pair, the text lab's starting pipeline
+    (EDA synonym replacement + random deletion) on a text pair."""
     from da_core.data import modality_of
 
+    if base.objective == "adversarial":
+        return dict(NO_OPS)
     if modality_of(base.source) == "text":
         from da_core.augment.text_ops import default_text_pipeline
 
@@ -54,6 +60,7 @@ class SweepSpec:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     lrs: list[float] | None = None
     name: str = ""
+    schedules: list[str] | None = None  # strength schedules to compare (None: the base config's)
 
     def validate(self) -> SweepSpec:
         """Check every field; :class:`SpecError` names the bad one."""
@@ -74,6 +81,15 @@ class SweepSpec:
                 if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < float(lr) < 1e6:
                     raise SpecError(f"lrs[{i}]: expected a positive number, got {lr!r}")
             self.lrs = [float(lr) for lr in dict.fromkeys(self.lrs)]
+        if self.schedules is not None:
+            from da_core.train.config import STRENGTH_SCHEDULES
+
+            if not isinstance(self.schedules, list | tuple) or not self.schedules:
+                raise SpecError("schedules: expected a non-empty list of strength schedules or null")
+            for i, name in enumerate(self.schedules):
+                if name not in STRENGTH_SCHEDULES:
+                    raise SpecError(f"schedules[{i}]: expected one of {', '.join(STRENGTH_SCHEDULES)}, got {name!r}")
+            self.schedules = list(dict.fromkeys(self.schedules))
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -81,32 +97,39 @@ class SweepSpec:
         base = self.base.to_dict()
         base.pop("pipeline", None)
         return {"base": base, "pipeline": self.pipeline, "strengths": list(self.strengths),
-                "seeds": list(self.seeds), "lrs": self.lrs, "name": self.name}
+                "seeds": list(self.seeds), "lrs": self.lrs, "name": self.name, "schedules": self.schedules}
 
     @classmethod
     def from_dict(cls, data: Any) -> SweepSpec:
         """Build and validate."""
         if not isinstance(data, dict):
             raise SpecError("sweep: expected a JSON object")
-        unknown = sorted(set(data) - {"base", "pipeline", "strengths", "seeds", "lrs", "name"})
+        unknown = sorted(set(data) - {"base", "pipeline", "strengths", "seeds", "lrs", "name", "schedules"})
         if unknown:
             raise SpecError(f"sweep: unknown field {unknown[0]!r}")
         base = TrainConfig.from_dict({k: v for k, v in (data.get("base") or {}).items() if k != "pipeline"})
         spec = cls(base, data.get("pipeline"), list(data.get("strengths", DEFAULT_STRENGTHS)),
-                   list(data.get("seeds", [0, 1, 2])), data.get("lrs"), str(data.get("name", "")))
+                   list(data.get("seeds", [0, 1, 2])), data.get("lrs"), str(data.get("name", "")),
+                   data.get("schedules"))
         return spec.validate()
 
-    def grid(self) -> list[tuple[float, int, float]]:
-        """(strength, seed, lr) of every run, seed-major so each seed's curve completes in turn."""
+    def grid(self) -> list[tuple[float, int, float, str]]:
+        """(strength, seed, lr, schedule) of every run, seed-major so each seed's curves complete in turn.  Strength
+        0 runs once per seed and lr whatever the schedules (no augmentation is scheduled the same every way)."""
         lrs = self.lrs or [self.base.lr]
-        return [(s, seed, lr) for lr in lrs for seed in self.seeds for s in self.strengths]
+        schedules = self.schedules or [self.base.strength_schedule]
+        return [(s, seed, lr, sch) for lr in lrs for seed in self.seeds for sch in schedules for s in self.strengths
+                if s > 0 or sch == schedules[0]]
 
-    def config(self, strength: float, seed: int, lr: float, sweep_id: int | None = None) -> TrainConfig:
+    def config(self, strength: float, seed: int, lr: float, sweep_id: int | None = None,
+               schedule: str | None = None) -> TrainConfig:
         """The training config of one grid point."""
         tag = f"sweep {sweep_id} · " if sweep_id is not None else "sweep · "
         lr_tag = f" lr={lr:g}" if self.lrs else ""
+        schedule = schedule or self.base.strength_schedule
+        sch_tag = f" {schedule}" if self.schedules and len(self.schedules) > 1 else ""
         return self.base.replace(pipeline=self.pipeline, strength=float(strength), seed=int(seed), lr=float(lr),
-                                 name=f"{tag}s={strength:g} seed={seed}{lr_tag}")
+                                 strength_schedule=schedule, name=f"{tag}s={strength:g}{sch_tag} seed={seed}{lr_tag}")
 
 
 @dataclass
@@ -169,24 +192,36 @@ def add_diversity(results: list[dict[str, Any]]) -> None:
         r["diversity"] = (loss / ref) if loss is not None and ref else None
 
 
+ROBUST_COLUMNS = ("corruption_acc", "adv_acc", "eps_half")  # from each run's final["robustness"]
+
+
+def robust_columns(final: dict[str, Any]) -> dict[str, Any]:
+    """A run's robustness figures for a sweep's results (None where it was not measured)."""
+    rob = final.get("robustness") or {}
+    return {name: rob.get(name) for name in ROBUST_COLUMNS}
+
+
 def summarize(results: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], float | None, float | None]:
-    """Per (lr, strength): mean/sd/95% interval of target accuracy over seeds, mean source accuracy,
-    Diversity and Affinity; and the best (strength, lr) by mean target accuracy."""
+    """Per (lr, schedule, strength): mean/sd/95% interval of target accuracy over seeds, mean source accuracy,
+    Diversity, Affinity and the robustness figures; and the best (strength, lr) by mean target accuracy (its
+    schedule is the best row's)."""
     summary = []
-    keys = sorted({(r["lr"], r["strength"]) for r in results})
-    for lr, strength in keys:
+    keys = sorted({(r["lr"], r.get("schedule", "constant"), r["strength"]) for r in results})
+    for lr, schedule, strength in keys:
         group = [r for r in results if r["lr"] == lr and r["strength"] == strength
+                 and r.get("schedule", "constant") == schedule
                  and r["target_acc"] is not None and math.isfinite(r["target_acc"])]
         if not group:  # nothing measured at this setting: it cannot be the best either
             continue
         ci = interval([r["target_acc"] for r in group])
         mean, sd, lo, hi = ci.mean, ci.sd, ci.low, ci.high
         summary.append({
-            "strength": strength, "lr": lr, "n": len(group),
+            "strength": strength, "lr": lr, "schedule": schedule, "n": len(group),
             "target_acc": mean, "target_acc_sd": sd, "target_acc_low": max(lo, 0.0), "target_acc_high": min(hi, 1.0),
             "source_acc": _mean([r["source_acc"] for r in group]),
             "diversity": _mean([r.get("diversity") for r in group]),
             "affinity": _mean([r.get("affinity") for r in group]),
+            **{name: _mean([r.get(name) for r in group]) for name in ROBUST_COLUMNS},
         })
     if not summary:
         return summary, None, None
@@ -205,6 +240,8 @@ def measure_affinity(spec: SweepSpec, data: Any) -> dict[float, float] | None:
     """Affinity per strength as the augmentation lab measures it (a probe on the backbone's embeddings,
     :func:`da_core.augment.measure.measure_over_augmentation`), or None when that is not available; runs then
     fall back to the trainer's own measure (the source-only model on augmented held-out source)."""
+    if not spec.pipeline.get("ops"):
+        return None  # adversarial training alone: no pipeline to measure (the runs' own figures stand)
     try:
         from da_core.augment import Pipeline
         from da_core.augment.measure import measure_over_augmentation
@@ -252,20 +289,21 @@ def run_sweep(spec: SweepSpec, store: RunStore | None = None, sweep_id: int | No
         store.set_sweep_status(sweep_id, "failed", str(exc))
         return SweepResult("failed", [], [], None, None, sweep_id, time.perf_counter() - t0, str(exc))
     measured = measure_affinity(spec, data)
-    for index, (strength, seed, lr) in enumerate(grid):
+    for index, (strength, seed, lr, schedule) in enumerate(grid):
         if stop.is_set():
             status, message = "stopped", f"stopped after {index} of {len(grid)} runs"
             break
-        config = spec.config(strength, seed, lr, sweep_id)
+        config = spec.config(strength, seed, lr, sweep_id, schedule)
         run_id = store.create_run(config.to_dict(), "queued", origin=origin, session=session, sweep_id=sweep_id)
         if on_run is not None:
             on_run(run_id, index, len(grid), config.name)
         out = execute_run(config, store, run_id, job=job, stop=stop, data=data,
                           progress=lambda f, i=index: report((i + f) / len(grid)))
         final = out["final"] or {}
-        results.append({"strength": strength, "seed": seed, "lr": lr, "run_id": run_id, "status": out["status"],
-                        "target_acc": final.get("target_acc"), "source_acc": final.get("source_acc"),
-                        "train_loss": final.get("train_loss"),
+        results.append({"strength": strength, "seed": seed, "lr": lr, "schedule": schedule, "run_id": run_id,
+                        "status": out["status"], "target_acc": final.get("target_acc"),
+                        "source_acc": final.get("source_acc"), "train_loss": final.get("train_loss"),
+                        **robust_columns(final),
                         "affinity": measured[strength] if measured and strength in measured
                         else 1.0 if strength == 0.0 else final.get("affinity")})
         if out["status"] == "stopped":

@@ -31,6 +31,7 @@ from torch import nn
 from da_core.data import check_modality
 from da_core.embed import Backbone, get_embedder
 from da_core.embed.device import describe_device, pick_device
+from da_core.train.adversarial import Space, eps_scale, space_for
 from da_core.train.augmenting import Augmenter, augmenter_for
 from da_core.train.baseline import Baseline, source_only_baseline
 from da_core.train.config import TrainConfig
@@ -38,6 +39,8 @@ from da_core.train.data import Batch, DataPlan, TrainData, effective_batch_size,
 from da_core.train.evaluation import Evaluator, confusion, per_class_accuracy
 from da_core.train.lora import parameter_counts, with_lora
 from da_core.train.objectives import Objective, StepInputs, dann_lambda, grad_reverse, objective_for
+from da_core.train.robustness import RobustnessInputs, measure_robustness
+from da_core.train.schedule import StrengthSchedule
 from da_core.train.validators import best_by
 
 __all__ = ["STATUSES", "Callback", "Classifier", "TrainData", "TrainResult", "Trainer", "dann_lambda",
@@ -108,6 +111,10 @@ class _Run:
     augment: Augmenter | None
     gen: torch.Generator
     aug_gen: torch.Generator
+    schedule: StrengthSchedule
+    space: Space | None  # where adversarial perturbations live (training and the robustness measure)
+    eps_scale: float  # the adversarial ball's radius at strength 1
+    modality: str
 
 
 class Trainer:
@@ -134,8 +141,9 @@ class Trainer:
 
     # ------------------------------------------------------------------------------ parts
 
-    def _augment(self, run: _Run, batch: Batch) -> Batch:
-        """The batch with the pipeline applied to the rows ``augment_on`` names (all of them for ``both``)."""
+    def _augment(self, run: _Run, batch: Batch, strength: float) -> Batch:
+        """The batch with the pipeline at ``strength`` applied to the rows ``augment_on`` names (all of them for
+        ``both``)."""
         rows = None
         if self.config.augment_on != "both" and batch.from_target is not None:
             rows = batch.from_target if self.config.augment_on == "target" else ~batch.from_target
@@ -144,8 +152,8 @@ class Trainer:
             elif not bool(rows.any()):
                 return batch
         if rows is None:
-            return run.augment(batch, run.aug_gen)
-        out = run.augment(batch.rows(rows), run.aug_gen)
+            return run.augment(batch, run.aug_gen, strength)
+        out = run.augment(batch.rows(rows), run.aug_gen, strength)
         inputs = batch.inputs.clone()
         inputs[rows] = out.inputs
         texts = batch.texts
@@ -193,6 +201,16 @@ class Trainer:
         if len(fs) < 2 or len(ft) < 2:
             return None
         return _clean(mmd2(fs, ft, seed=self.config.split_seed, device=fs.device))
+
+    def _robustness(self, run: _Run) -> dict[str, Any] | None:
+        """The finished model's robustness on held-out target samples (:mod:`da_core.train.robustness`)."""
+        tx, ty = run.plan.target_eval
+        if not len(ty):
+            return None
+        return measure_robustness(RobustnessInputs(
+            run.modality, tx, ty, lambda x: self.model.head(self.model.backbone(x).flatten(1)), self.preprocess,
+            (self.model.backbone, self.model.head), run.space, run.plan.target_eval_texts, run.plan.encode,
+            self.config.robust_samples, self.config.split_seed, min(self.eval_batch, 256)))
 
     @torch.no_grad()
     def _predict(self, images: torch.Tensor) -> torch.Tensor:
@@ -314,7 +332,14 @@ class Trainer:
                              logits=lambda f: self.model.head(f),
                              source_weights=self._importance(baseline, plan, cfg.split_seed), seed=cfg.split_seed)
         evaluate.seconds = baseline.seconds
-        return _Run(device, data, k, bb, plan, baseline, objective, opt, sched, evaluate, augment, gen, aug_gen)
+        modality = data.source_train.modality
+        space = space_for(modality, bb.preprocess, bb.module, bb.pad_id) if cfg.adversarial or cfg.robustness \
+            else None
+        if cfg.adversarial and space is None:
+            plan.notes.append(f"adversarial training needs the encoder's input embeddings, which {cfg.backbone} does "
+                              "not expose: trained on clean batches")
+        return _Run(device, data, k, bb, plan, baseline, objective, opt, sched, evaluate, augment, gen, aug_gen,
+                    StrengthSchedule(cfg), space, eps_scale(modality, cfg.adv_eps), modality)
 
     def _train(self, run: _Run, last: dict[str, Any]) -> tuple[str, str, int, _Epoch, dict[str, Any]]:
         """The loop over epochs and batches: (status, message, steps done, the last epoch, its last metrics)."""
@@ -333,11 +358,13 @@ class Trainer:
                     break
                 t_step = time.perf_counter()
                 batch = plan.collate(idx)
+                strength = run.schedule.at(step, total)
                 if run.augment is not None:
-                    batch = self._augment(run, batch)
+                    batch = self._augment(run, batch, strength)
                 result = run.objective.loss(StepInputs(
                     batch, self.preprocess(batch.inputs), self._train_features, self.model.backbone,
-                    self.model.head, self.preprocess, plan, step / total, run.gen, run.k))
+                    self.model.head, self.preprocess, plan, step / total, run.gen, run.k, strength, run.space,
+                    run.eps_scale))
                 loss_value = float(result.loss.detach())
                 if not math.isfinite(loss_value):
                     status = "diverged"
@@ -353,11 +380,16 @@ class Trainer:
                 correct = int((result.logits.detach().argmax(1) == batch.labels).sum())
                 epoch.correct += correct
                 epoch.seen += n
+                strengths = {}
+                if run.augment is not None or cfg.objective == "adversarial":
+                    run.schedule.observe(correct / n)  # the accuracy on the augmented batch steers adaptive
+                    strengths = {"aug_strength": strength}
+                    epoch.logs.setdefault("aug_strength", []).append(strength)
                 epoch.losses.append(float(result.cls_loss.detach()))
                 for name in run.objective.epoch_means:
                     epoch.logs.setdefault(name, []).append(result.logs[name])
                 self._emit("step", {"step": step, "epoch": number, "train_loss": epoch.losses[-1],
-                                    "train_acc": correct / n, "lr": lr, **result.logs,
+                                    "train_acc": correct / n, "lr": lr, **result.logs, **strengths,
                                     "throughput": n / max(time.perf_counter() - t_step, 1e-9)})
                 if step in mid_epoch and step < total:
                     last = run.evaluate(step, number)
@@ -390,6 +422,7 @@ class Trainer:
             details["confusion"] = confusion(target_pred, tev_y, k)
             details["per_class"] = per_class_accuracy(target_pred, tev_y, k)
             feature_gap = self._feature_gap(run)
+        robustness = self._robustness(run) if status == "finished" and self.config.robustness else None
         seconds = time.perf_counter() - t_start
         recent = epoch.losses or ([self.history[-1]["train_loss"]] if self.history else [])
         final = {
@@ -404,6 +437,7 @@ class Trainer:
             "total_steps": run.plan.total,
             "seconds": round(seconds, 3),
             "train_seconds": round(train_seconds, 3),
+            "robust_seconds": robustness["seconds"] if robustness else None,
             "eval_seconds": round(evaluate.seconds, 3),
             "samples_per_s": round(step * run.plan.batch_size / train_seconds, 1) if train_seconds > 0 else None,
             "trainable_params": self.parameters["trainable"],
@@ -412,6 +446,7 @@ class Trainer:
         final.update({name: float(np.mean(values)) for name, values in epoch.logs.items()})
         final["validators"] = {k: v for k, v in evaluate.metrics.items() if k.startswith("val_")}
         final["best_by"] = best_by(evaluate.history)
+        final["robustness"] = robustness
         self._emit("end", {"status": status, "message": message, "final": final})
         return TrainResult(status, final, list(self.history), seconds, message, details)
 

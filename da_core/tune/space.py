@@ -65,9 +65,9 @@ def default_space(config: TrainConfig) -> dict[str, Dim]:
                                                                    config.batch_size * 2}))),
              "weight_decay": Dim("weight_decay", 1e-6, 1e-2, log=True),
              "label_smoothing": Dim("label_smoothing", 0.0, 0.2)}
-    if config.pipeline is not None:
+    if config.pipeline is not None or config.objective == "adversarial":
         space["strength"] = Dim("strength", 0.0, 1.0)
-    if config.dann:
+    if config.uses_dann:
         space["dann_weight"] = Dim("dann_weight", 0.1, 3.0, log=True)
     if config.target_labels_per_class > 0:
         space["target_share"] = Dim("target_share", 0.1, 0.5)

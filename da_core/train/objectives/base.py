@@ -37,6 +37,9 @@ class StepInputs:
     progress: float  # step / total steps, in [0, 1)
     gen: torch.Generator
     num_classes: int
+    strength: float = 0.0  # the augmentation strength at this step (the schedule's)
+    space: Any = None  # where adversarial perturbations live (da_core.train.adversarial), None when nowhere
+    eps_scale: float = 0.0  # the adversarial ball's radius at strength 1
 
 
 @dataclass
