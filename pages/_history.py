@@ -67,3 +67,31 @@ def result_charts(details: dict[str, Any], prefix: str) -> bool:
     c2.plotly_chart(figures.per_class_change_figure(details["per_class"], details["baseline_per_class"],
                                                     details["classes"]), key=f"{prefix}_per_class", width="stretch")
     return True
+
+
+def robustness_section(final: dict[str, Any], prefix: str) -> bool:
+    """A finished run's robustness (mean corruption accuracy, the adversarial curve and ε at half accuracy, the
+    corruption grid), charts keyed ``{prefix}_adv`` and ``{prefix}_corrupt``; False, drawing nothing, without it."""
+    from da_core.train import figures
+
+    rob = final.get("robustness")
+    if not rob:
+        return False
+    m1, m2, m3 = st.columns(3)
+    if rob.get("corruption_acc") is not None:
+        m1.metric("Mean corruption accuracy", f"{rob['corruption_acc']:.1%}",
+                  f"{(rob['corruption_acc'] - rob['clean_acc']) * 100:+.1f} points vs clean", delta_color="off")
+    if rob.get("adv_acc") is not None:
+        m2.metric("Adversarial accuracy (mean over ε)", f"{rob['adv_acc']:.1%}")
+    half = rob.get("eps_half")
+    curve = rob.get("adv_curve") or []
+    if curve:
+        m3.metric("ε at half accuracy", f"{half:.3g}" if half is not None else f"> {curve[-1]['eps']:g}")
+    c1, c2 = st.columns(2)
+    if curve:
+        c1.plotly_chart(figures.adversarial_curve_figure(rob), key=f"{prefix}_adv", width="stretch")
+    if rob.get("corruption_by_kind"):
+        c2.plotly_chart(figures.corruption_figure(rob), key=f"{prefix}_corrupt", width="stretch")
+    st.caption(f"Measured after training on {rob['samples']} held-out target samples (clean accuracy "
+               f"{rob['clean_acc']:.1%} on them) in {rob['seconds']:.1f} s; ε in {rob.get('eps_units')}.")
+    return True

@@ -10,7 +10,7 @@ from typing import Any
 import streamlit as st
 
 from da_core.train import form
-from da_core.train.config import DEVICES, MAX_BATCH_SIZE, MODES, OPTIMIZERS, SCHEDULES, TrainConfig
+from da_core.train.config import DEVICES, MAX_BATCH_SIZE, MODES, OPTIMIZERS, SCHEDULES, STRENGTH_SCHEDULES, TrainConfig
 from da_core.train.sweep import SweepSpec
 from pages import _ui
 
@@ -57,7 +57,7 @@ def run_form(on_submit: Callable[[], None], modality: str = "image") -> None:
                              "weights stay frozen." if modality == "text" else ""))
         c2.selectbox("Optimizer", OPTIMIZERS, key=run["optimizer"].key,
                      format_func=lambda o: {"adamw": "AdamW", "sgd": "SGD + momentum"}[o])
-        c3.selectbox("Schedule", SCHEDULES, key=run["schedule"].key)
+        c3.selectbox("LR schedule", SCHEDULES, key=run["schedule"].key)
         c4.selectbox("Device", DEVICES, key=run["device"].key,
                      help="auto: CUDA, then Apple MPS, then the CPU.")
         c1, c2, c3, c4 = st.columns(4)
@@ -84,6 +84,17 @@ def run_form(on_submit: Callable[[], None], modality: str = "image") -> None:
                     help="A domain discriminator behind a gradient-reversal layer pushes the features to look alike "
                          "on both domains (full fine-tune or LoRA).")
         c4.number_input("DANN weight", 0.0, 10.0, key=run["dann_weight"].key, step=0.1)
+        c1, c2, c3, c4 = st.columns(4)
+        c1.selectbox("Adversarial training", tuple(form.ADVERSARIAL), key=run["adversarial"].key,
+                     help="Replace a share of each batch by FGSM or PGD examples of the current model; ε = strength × "
+                          + ("0.3 (pixels in [0, 1])" if modality == "image" else "0.5 of a text's embedding norm")
+                          + ", so strength 0 is clean training.")
+        c2.slider("Adversarial share", 0.0, 1.0, key=run["adv_share"].key, step=0.05)
+        c3.selectbox("Strength schedule", STRENGTH_SCHEDULES, key=run["strength_schedule"].key,
+                     help="constant: the strength all along; linear/cosine: a ramp from 0 up to it; adaptive: starts "
+                          "at 0 and moves up while the accuracy on augmented batches stays above the target "
+                          "affinity, down when below (at most the strength).")
+        c4.slider("Target affinity (adaptive)", 0.5, 0.99, key=run["target_affinity"].key, step=0.01)
         c1, c2, c3 = st.columns([2, 1, 2])
         where = ", on the training device." if modality == "image" else " (its words edited, then tokenized again)."
         c1.selectbox("Augmentation of training batches", form.augmentations(modality), key=run["augmentation"].key,
@@ -106,7 +117,10 @@ def sweep_form(on_submit: Callable[[], None], modality: str = "image") -> None:
         c1.selectbox("Pipeline", form.augmentations(modality, sweep=True), key=sweep["augmentation"].key)
         c2.text_input("Strengths", key=sweep["strengths"].key)
         c3.number_input("Seeds", 1, 10, key=sweep["seeds"].key)
-        st.text_input("Learning rates (optional, comma-separated)", key=sweep["lrs"].key)
+        c1, c2 = st.columns(2)
+        c1.text_input("Learning rates (optional, comma-separated)", key=sweep["lrs"].key)
+        c2.multiselect("Strength schedules", STRENGTH_SCHEDULES, key=sweep["schedules"].key,
+                       help="Compare a fixed strength with a schedule: each strength is then the most it reaches.")
         st.form_submit_button("Start sweep", key="sweep_submit", on_click=on_submit)
     _ui.store(*(field.key for field in sweep.values()))
 

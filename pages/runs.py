@@ -110,6 +110,9 @@ def history() -> None:
                 if run.message:
                     (st.error if run.status in ("failed", "diverged") else st.info)(f"**{run.status}**: {run.message}")
                 _history.result_charts(run.details or {}, "runs")
+                if (run.final or {}).get("robustness"):
+                    with st.expander("Robustness: corruptions and adversarial perturbations"):
+                        _history.robustness_section(run.final or {}, "runs")
                 with st.expander("Settings and final metrics (JSON)"):
                     st.json({"config": run.config, "final": run.final}, expanded=False)
                 st.download_button("Download settings (JSON)", json.dumps(run.config, indent=2),
@@ -153,6 +156,9 @@ def sweeps_section() -> None:
             c1.plotly_chart(figures.sweep_strength_figure(result["summary"], result.get("results", [])),
                             key="sweep_strength", width="stretch")
             c2.plotly_chart(figures.affinity_diversity_figure(result["summary"]), key="sweep_plane", width="stretch")
+            if any(row.get("adv_acc") is not None for row in result["summary"]):
+                st.plotly_chart(figures.sweep_robustness_figure(result["summary"]), key="sweep_robust",
+                                width="stretch")
             top = peak(result)
             if top is not None:
                 st.caption(f"Target accuracy peaks at strength {top.strength:g} ({top.target_acc:.1%}); at the highest "

@@ -139,6 +139,9 @@ if job is not None and job.done:
         if _history.result_charts(details, "res"):
             st.caption("Source-only baseline: the backbone with its source-trained head, before fine-tuning, on the "
                        "same held-out target samples.")
+        with st.expander("Robustness: corruptions and adversarial perturbations", expanded=False):
+            if not _history.robustness_section(final, "res"):
+                st.caption("Not measured for this run (it did not finish, or robustness was switched off).")
     st.page_link("pages/runs.py", label="All runs, overlays and downloads: Runs", icon=":material/history:")
 
 # ------------------------------------------------------------------------------------------ sweep

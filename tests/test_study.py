@@ -173,3 +173,20 @@ def test_compare_resumes_a_stopped_study(capsys: pytest.CaptureFixture[str]) -> 
     assert data["study_id"] == first.study_id and data["runs_done"] == 2 and data["status"] == "finished"
     assert main(["compare", "--resume", "99999"]) == 2
     assert "no study #99999" in capsys.readouterr().err
+
+
+def test_the_adversarial_arm_trains_on_adversarial_examples_at_its_strength() -> None:
+    from da_core.study.arms import Ingredients, get_arm
+
+    arm = get_arm("adversarial")
+    assert not arm.default  # offered next to the others; a new study runs it when asked
+    base = TrainConfig.from_dict({**SMALL, "objective": "adversarial"})
+    cfg = arm.configure(base, Ingredients(adv_strength=0.4))
+    assert (cfg.objective, cfg.strength, cfg.pipeline, cfg.dann) == ("adversarial", 0.4, None, False)
+    assert get_arm("augmented").configure(base, Ingredients(pipeline=PIPE, strength=0.3)).objective == "cross-entropy"
+    assert "s=0.40" in arm.title(Ingredients(adv_strength=0.4))
+    spec = _spec(arms=["adversarial"], adv_strength=0.5)
+    assert spec.base.objective == "cross-entropy"
+    assert StudySpec.from_dict(spec.to_dict()).adv_strength == 0.5
+    with pytest.raises(SpecError, match="adv_strength"):
+        _spec(adv_strength=0)

@@ -34,8 +34,9 @@ SMALL = {"source": "builtin:printed-digits?n=600", "target": "builtin:handwritte
 def test_spec_adds_the_reference_strength_and_validates() -> None:
     spec = SweepSpec(TrainConfig(), ROTATION_AFFINE, [1.0, 0.5, 0.5], [0, 1]).validate()
     assert spec.strengths == [0.0, 0.5, 1.0]
-    assert len(spec.grid()) == 6 and spec.grid()[:3] == [(0.0, 0, spec.base.lr), (0.5, 0, spec.base.lr),
-                                                         (1.0, 0, spec.base.lr)]
+    lr = spec.base.lr
+    assert len(spec.grid()) == 6 and spec.grid()[:3] == [(0.0, 0, lr, "constant"), (0.5, 0, lr, "constant"),
+                                                         (1.0, 0, lr, "constant")]
     again = SweepSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
     assert again.to_dict() == spec.to_dict()
     cfg = spec.config(0.5, 1, 1e-3, sweep_id=7)
@@ -233,3 +234,68 @@ def test_number_lists_take_commas_or_semicolons() -> None:
     assert number_list("0, 0.25; 1") == [0.0, 0.25, 1.0] and number_list(" ") == [] and number_list("1e-3,") == [1e-3]
     with pytest.raises(ValueError):
         number_list("0, half")
+
+
+# ------------------------------------------------------------------------------ robustness and schedules
+
+
+def test_a_sweep_compares_schedules_and_runs_strength_zero_once() -> None:
+    spec = SweepSpec(TrainConfig.from_dict(SMALL), ROTATION_AFFINE, [0.5, 1.0], [0], schedules=["constant", "adaptive"])
+    spec.validate()
+    assert spec.grid() == [(0.0, 0, spec.base.lr, "constant"), (0.5, 0, spec.base.lr, "constant"),
+                           (1.0, 0, spec.base.lr, "constant"), (0.5, 0, spec.base.lr, "adaptive"),
+                           (1.0, 0, spec.base.lr, "adaptive")]
+    assert spec.config(0.5, 0, spec.base.lr, None, "adaptive").strength_schedule == "adaptive"
+    assert SweepSpec.from_dict(spec.to_dict()).schedules == ["constant", "adaptive"]
+    with pytest.raises(SpecError, match=r"schedules\[0\]"):
+        SweepSpec(TrainConfig.from_dict(SMALL), ROTATION_AFFINE, [0.5], [0], schedules=["wavy"]).validate()
+
+
+def test_summary_keeps_schedules_apart_and_carries_robustness() -> None:
+    results = [{"strength": s, "seed": seed, "lr": 0.1, "schedule": sch, "target_acc": acc, "source_acc": 0.9,
+                "train_loss": 1.0, "affinity": 1.0, "corruption_acc": acc - 0.2, "adv_acc": acc - 0.5,
+                "eps_half": 0.05}
+               for s, sch, acc in ((0.0, "constant", 0.80), (0.5, "constant", 0.84), (0.5, "adaptive", 0.86))
+               for seed in (0, 1)]
+    add_diversity(results)
+    summary, best, _ = summarize(results)
+    assert [(r["strength"], r["schedule"]) for r in summary] == [(0.5, "adaptive"), (0.0, "constant"),
+                                                                 (0.5, "constant")]
+    top = next(r for r in summary if r["best"])
+    assert top["schedule"] == "adaptive" and best == 0.5
+    assert top["adv_acc"] == pytest.approx(0.36) and top["corruption_acc"] == pytest.approx(0.66)
+    fig = figures.sweep_robustness_figure(summary)
+    names = [t.name for t in fig.data]
+    for line in ("clean target", "under corruption", "adversarial (mean over ε)"):
+        assert f"{line} (adaptive)" in names and f"{line} (constant)" in names
+
+
+def test_an_adversarial_sweep_needs_no_pipeline(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["sweep", "--source", SMALL["source"], "--target", SMALL["target"], "--objective", "adversarial",
+                 "--strengths", "0.5", "--seeds", "1", "--max-steps", "3", "--batch-size", "32", "--device", "cpu",
+                 "--robust-samples", "20", "--json"])
+    out = strict_json(capsys.readouterr().out)
+    assert code == 0
+    runs = {r["strength"]: get_store().get_run(r["run_id"]) for r in out["results"]}
+    assert runs[0.5].config["objective"] == "adversarial" and runs[0.5].config["pipeline"]["ops"] == []
+    assert runs[0.5].final["adv_eps"] == pytest.approx(0.15)
+    assert all(r["adv_acc"] is not None and r["corruption_acc"] is not None for r in out["results"])
+
+
+def test_train_json_final_carries_robustness(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["train", "--source", SMALL["source"], "--target", SMALL["target"], "--max-steps", "3",
+                 "--batch-size", "32", "--device", "cpu", "--objective", "adversarial", "--adv-method", "pgd",
+                 "--strength", "0.3", "--strength-schedule", "linear", "--robust-samples", "20", "--json"])
+    out = strict_json(capsys.readouterr().out)
+    assert code == 0
+    rob = out["final"]["robustness"]
+    assert set(rob) >= {"corruption_acc", "corruption_by_kind", "adv_curve", "eps_half"}
+    assert all(set(p) >= {"eps", "acc"} for p in rob["adv_curve"])
+    run = get_store().get_run(out["run_id"])
+    assert run.config["adv_method"] == "pgd" and run.config["strength_schedule"] == "linear"
+    steps = get_store().metrics([out["run_id"]])
+    ramp = steps[steps["name"] == "aug_strength"].sort_values("step")["value"].tolist()
+    assert ramp == pytest.approx([0.0, 0.15, 0.3])
+    main(["train", "--source", SMALL["source"], "--target", SMALL["target"], "--max-steps", "2", "--batch-size",
+          "32", "--device", "cpu", "--no-robustness"])
+    assert "robustness" not in capsys.readouterr().out

@@ -27,7 +27,7 @@ def test_every_widget_has_one_key_and_the_keys_tests_and_scripts_use() -> None:
     assert all(k.startswith("tr_") for k in (f.key for f in form.TRAIN_FORM.values()))
     assert all(k.startswith("sw_") for k in (f.key for f in form.SWEEP_FORM.values()))
     options = {f.name for f in TrainConfig.__dataclass_fields__.values()}
-    assert set(form.TRAIN_FORM) - options == {"augmentation", "pipeline_json"}  # the rest are config options
+    assert set(form.TRAIN_FORM) - options == {"augmentation", "pipeline_json", "adversarial"}  # the rest: options
 
 
 def test_form_values_read_each_key_and_fall_back_to_the_default() -> None:
@@ -115,3 +115,17 @@ def test_an_uploaded_csv_takes_the_place_of_a_handed_selection() -> None:
     assert form.selection_csv(None, None) is None
     assert form.SELECTION_HANDOFF == "tr_selection_csv" and form.SELECTION_HANDOFF not in \
         {f.key for f in form.TRAIN_FORM.values()}
+
+
+def test_the_adversarial_choice_and_the_schedule_become_options() -> None:
+    values = form.form_values(form.TRAIN_FORM, {"tr_adv": "PGD", "tr_strength": 0.4, "tr_ssched": "adaptive",
+                                                "tr_affinity": 0.8, "tr_adv_share": 0.25})
+    cfg = form.train_config(values, "builtin:printed-digits", "builtin:handwritten-digits")
+    assert (cfg.objective, cfg.adv_method, cfg.adv_share) == ("adversarial", "pgd", 0.25)
+    assert cfg.strength == 0.4 and cfg.pipeline is None  # adversarial examples alone still have a strength
+    assert (cfg.strength_schedule, cfg.target_affinity) == ("adaptive", 0.8)
+    plain = form.train_config(form.form_values(form.TRAIN_FORM, {}), "builtin:printed-digits",
+                              "builtin:handwritten-digits")
+    assert plain.objective == "cross-entropy" and plain.strength is None
+    sweep = form.sweep_spec({**form.form_values(form.SWEEP_FORM, {}), "schedules": ["constant", "adaptive"]}, plain)
+    assert sweep.schedules == ["constant", "adaptive"]

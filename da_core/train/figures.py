@@ -24,7 +24,8 @@ PALETTE = ("#3b6fd4", "#e4572e", "#29a36a", "#8e44ad", "#f2a541", "#17becf", "#b
            "#1f3a93")
 METRIC_LABELS = {"train_loss": "training loss", "domain_loss": "domain loss (DANN)", "train_acc": "training accuracy",
                  "source_acc": "source accuracy (held out)", "target_acc": "target accuracy (held out)",
-                 "lr": "learning rate", "throughput": "samples / s", "dann_lambda": "DANN λ"}
+                 "lr": "learning rate", "throughput": "samples / s", "dann_lambda": "DANN λ",
+                 "aug_strength": "augmentation strength", "adv_eps": "adversarial ε"}
 
 
 def _series(frame: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -85,19 +86,101 @@ def accuracy_figure(frame: pd.DataFrame, title: str = "Accuracy") -> go.Figure:
 
 
 def lr_figure(frame: pd.DataFrame, title: str = "Learning rate") -> go.Figure:
-    """The head's learning rate per step (the backbone's is a fixed fraction of it)."""
+    """The head's learning rate per step (the backbone's is a fixed fraction of it) and, when the run augments,
+    the augmentation strength of each step on a second axis (the strength schedule, adaptive or not)."""
     import plotly.graph_objects as go
 
     part = _series(frame, "lr")
     fig = go.Figure(go.Scatter(x=part["step"], y=part["value"], mode="lines", name="learning rate (head)",
                                line=dict(color=PALETTE[2], width=2), showlegend=True))
     fig.update_yaxes(exponentformat="e", rangemode="tozero")
+    strength = _series(frame, "aug_strength")
+    if len(strength):
+        fig.add_trace(go.Scatter(x=strength["step"], y=strength["value"], mode="lines", name="augmentation strength",
+                                 line=dict(color=PALETTE[4], width=2), yaxis="y2"))
+        fig.update_layout(yaxis2=dict(title="strength", overlaying="y", side="right", range=[0, 1.02],
+                                      showgrid=False))
+        title = "Learning rate and strength" if title == "Learning rate" else title
     return _layout(fig, title, "learning rate")
 
 
 def live_figures(frame: pd.DataFrame) -> dict[str, go.Figure]:
-    """The three live charts of a run: loss, accuracies and learning rate."""
+    """The three live charts of a run: loss, accuracies, and learning rate (with the strength when augmented)."""
     return {"loss": loss_figure(frame), "accuracy": accuracy_figure(frame), "lr": lr_figure(frame)}
+
+
+def adversarial_curve_figure(robustness: dict[str, Any], title: str = "Accuracy under adversarial perturbation"
+                             ) -> go.Figure:
+    """A run's accuracy against ε for each attack (FGSM/FGM, PGD), the half-clean line and where it is crossed."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    curve = pd.DataFrame(robustness.get("adv_curve") or [])
+    if curve.empty:
+        return _layout(fig, title, "accuracy")
+    names = {"fgsm_acc": "FGM (one gradient step)" if "fgm" in robustness.get("attacks", []) else "FGSM",
+             "pgd_acc": f"PGD-{robustness.get('pgd_steps') or ''}".rstrip("-")}
+    for i, (column, name) in enumerate(names.items()):
+        if column in curve:
+            fig.add_trace(go.Scatter(x=curve["eps"], y=curve[column], mode="lines+markers", name=name,
+                                     line=dict(color=PALETTE[i + 1], width=2.5),
+                                     hovertemplate="ε %{x:g}: %{y:.1%}<extra>" + name + "</extra>"))
+    clean = float(robustness.get("clean_acc") or 0)
+    fig.add_hline(y=clean / 2, line=dict(color=TRAIN_COLOUR, dash="dot"), annotation_text="half the clean accuracy")
+    half = robustness.get("eps_half")
+    if half is not None:
+        fig.add_vline(x=half, line=dict(color="#f2a541", dash="dash"), annotation_text=f"ε½ = {half:.3g}")
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
+    out = _layout(fig, title, "target accuracy", height=340)
+    out.update_layout(xaxis_title=f"ε ({robustness.get('eps_units', '')})", hovermode="closest")
+    return out
+
+
+def corruption_figure(robustness: dict[str, Any], title: str = "Accuracy under corruption") -> go.Figure:
+    """Accuracy per corruption kind (rows) and severity (columns), hardest kinds first."""
+    import plotly.graph_objects as go
+
+    by_kind = robustness.get("corruption_by_kind") or {}
+    severities = robustness.get("severities") or [1, 2, 3, 4, 5]
+    kinds = sorted(by_kind, key=lambda k: float(np.mean(by_kind[k])) if by_kind[k] else 1.0)
+    z = [by_kind[k] for k in kinds]
+    fig = go.Figure(go.Heatmap(z=z, x=[f"severity {s}" for s in severities], y=[k.replace("_", " ") for k in kinds],
+                               zmin=0, zmax=1, colorscale="RdYlGn", colorbar=dict(title="accuracy", tickformat=".0%"),
+                               text=[[f"{v:.0%}" for v in row] for row in z], texttemplate="%{text}",
+                               hovertemplate="%{y}, %{x}: %{z:.1%}<extra></extra>"))
+    fig.update_layout(title=title, height=max(220, 60 + 26 * len(kinds)), margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def sweep_robustness_figure(summary: Sequence[dict[str, Any]],
+                            title: str = "Clean and adversarial accuracy against strength") -> go.Figure:
+    """Per strength (one line per schedule and learning rate): clean target accuracy, accuracy under corruption
+    and adversarial accuracy (the strongest attack's mean over the ε grid), means over seeds."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    rows = pd.DataFrame(list(summary))
+    if rows.empty:
+        return _layout(fig, title, "accuracy")
+    if "schedule" not in rows:
+        rows["schedule"] = "constant"
+    groups = rows.groupby(["lr", "schedule"], sort=True)
+    many_lrs = rows["lr"].nunique() > 1
+    styles = (("target_acc", "clean target", DOMAIN_COLOURS["target"], "solid"),
+              ("corruption_acc", "under corruption", PALETTE[4], "dash"),
+              ("adv_acc", "adversarial (mean over ε)", PALETTE[3], "dot"))
+    for (lr, schedule), part in groups:
+        part = part.sort_values("strength")
+        suffix = "" if len(groups) == 1 else f" ({schedule}" + (f", lr {lr:g}" if many_lrs else "") + ")"
+        for column, name, colour, dash in styles:
+            if column in part and part[column].notna().any():
+                fig.add_trace(go.Scatter(x=part["strength"], y=part[column], mode="lines+markers", name=name + suffix,
+                                         line=dict(color=colour, width=2.5, dash=dash)))
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
+    out = _layout(fig, title, "accuracy", height=400)
+    out.update_layout(xaxis_title="augmentation strength", hovermode="closest")
+    return out
 
 
 def overlay_figure(frame: pd.DataFrame, metric: str, labels: dict[int, str] | None = None,
@@ -164,11 +247,15 @@ def sweep_strength_figure(summary: Sequence[dict[str, Any]], results: Sequence[d
     rows = pd.DataFrame(list(summary))
     if rows.empty:
         return _layout(fig, title, "target accuracy")
-    lrs = sorted(rows["lr"].unique())
-    for i, lr in enumerate(lrs):
-        part = rows[rows["lr"] == lr].sort_values("strength")
-        colour = DOMAIN_COLOURS["target"] if len(lrs) == 1 else PALETTE[i % len(PALETTE)]
-        suffix = "" if len(lrs) == 1 else f" (lr {lr:g})"
+    if "schedule" not in rows:
+        rows["schedule"] = "constant"
+    lines = sorted({(lr, sch) for lr, sch in zip(rows["lr"], rows["schedule"])})
+    many_lrs, many_schedules = rows["lr"].nunique() > 1, rows["schedule"].nunique() > 1
+    for i, (lr, schedule) in enumerate(lines):
+        part = rows[(rows["lr"] == lr) & (rows["schedule"] == schedule)].sort_values("strength")
+        colour = DOMAIN_COLOURS["target"] if len(lines) == 1 else PALETTE[i % len(PALETTE)]
+        tags = ([schedule] if many_schedules else []) + ([f"lr {lr:g}"] if many_lrs else [])
+        suffix = f" ({', '.join(tags)})" if tags else ""
         fig.add_trace(go.Scatter(
             x=part["strength"], y=part["target_acc"], mode="lines+markers", name=f"target accuracy{suffix}",
             line=dict(color=colour, width=2.5),

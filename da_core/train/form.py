@@ -48,10 +48,13 @@ class FormField:
 _KEYS = {"mode": "mode", "optimizer": "opt", "schedule": "sched", "device": "device", "lr": "lr",
          "backbone_lr_scale": "bbscale", "weight_decay": "wd", "label_smoothing": "ls", "epochs": "epochs",
          "max_steps": "max_steps", "batch_size": "batch", "seed": "seed", "target_labels_per_class": "k",
-         "target_share": "share", "dann": "dann", "dann_weight": "dann_w"}
+         "target_share": "share", "dann": "dann", "dann_weight": "dann_w", "adv_share": "adv_share",
+         "strength_schedule": "ssched", "target_affinity": "affinity"}
 _TEXT_KEYS = ("backbone", "lora_rank", "lora_alpha", "lora_targets", "max_length", "eval_samples")
 _OPTIONAL = ("max_steps", "eval_samples")  # 0 in the form: not set
 STRENGTHS = {"image": 0.35, "text": 0.45}  # the form's strength, used when it augments
+NO_ADVERSARIAL = "none"
+ADVERSARIAL = {NO_ADVERSARIAL: None, "FGSM": "fgsm", "PGD": "pgd"}  # the form's choice -> adv_method
 
 
 def _first_value(name: str, value: Any) -> Any:
@@ -74,6 +77,7 @@ def _train_form(modality: str) -> dict[str, FormField]:
     fields["strength"] = FormField(p + "strength", STRENGTHS.get(modality, STRENGTHS["image"]))
     fields["augmentation"] = FormField(p + "aug", NO_AUGMENTATION)
     fields["pipeline_json"] = FormField(p + "pipe_json", "")
+    fields["adversarial"] = FormField(p + "adv", NO_ADVERSARIAL)
     return fields
 
 
@@ -82,13 +86,14 @@ def _sweep_form(modality: str) -> dict[str, FormField]:
     return {"augmentation": FormField(p + "aug", PRESETS.get(modality, ROTATION_PRESET)),
             "strengths": FormField(p + "strengths", "0, 0.25, 0.5, 0.75, 1"),
             "seeds": FormField(p + "seeds", 2),
-            "lrs": FormField(p + "lrs", "")}
+            "lrs": FormField(p + "lrs", ""),
+            "schedules": FormField(p + "schedules", ["constant"])}
 
 
 TRAIN_FORMS = {m: _train_form(m) for m in ("image", "text")}
 SWEEP_FORMS = {m: _sweep_form(m) for m in ("image", "text")}
 TRAIN_FORM, SWEEP_FORM = TRAIN_FORMS["image"], SWEEP_FORMS["image"]
-_FORM_ONLY = ("augmentation", "pipeline_json")
+_FORM_ONLY = ("augmentation", "pipeline_json", "adversarial")
 
 
 def train_form(modality: str = "image") -> dict[str, FormField]:
@@ -179,7 +184,10 @@ def train_config(values: Mapping[str, Any], source: str, target: str, pipeline: 
             options[name] = options[name] or None
     if "lora_targets" in options:
         options["lora_targets"] = [t.strip() for t in options["lora_targets"].split(",") if t.strip()] or None
-    options["strength"] = options["strength"] if pipeline else None
+    method = ADVERSARIAL.get(values.get("adversarial", NO_ADVERSARIAL))
+    if method is not None:
+        options.update(objective="adversarial", adv_method=method)
+    options["strength"] = options["strength"] if pipeline or method else None
     return config_for(modality, {"source": source, "target": target, **options, "pipeline": pipeline,
                                  **(selection or {})})
 
@@ -187,13 +195,14 @@ def train_config(values: Mapping[str, Any], source: str, target: str, pipeline: 
 def sweep_spec(values: Mapping[str, Any], base: TrainConfig, lab: dict[str, Any] | None = None) -> SweepSpec:
     """The sweep that a sweep form's ``values`` describe over ``base`` (the run form's settings without
     augmentation): its pipeline (``lab``: the lab's, see :func:`pipeline_choice`) at every strength × seed
-    (× learning rate)."""
+    (× learning rate × strength schedule)."""
     pipeline = pipeline_choice(values["augmentation"], lab)
     try:
         strengths, lrs = number_list(values["strengths"]), number_list(values["lrs"]) or None
     except ValueError:
         raise DAError("strengths and learning rates must be comma-separated numbers") from None
-    return SweepSpec(base, pipeline, strengths, list(range(int(values["seeds"]))), lrs)
+    schedules = list(values.get("schedules") or []) or None
+    return SweepSpec(base, pipeline, strengths, list(range(int(values["seeds"]))), lrs, schedules=schedules)
 
 
 def parameters_line(counts: dict[str, Any] | None) -> str:
