@@ -39,6 +39,10 @@ def test_training_page_starts_a_run_and_sees_it_finish() -> None:
     assert any(e.label.startswith("Validators") for e in at.expander)
     table = next(d.value for d in at.dataframe if "validator" in d.value.columns)
     assert "IWV" in table["validator"].tolist() and table["oracle"].sum() == 1
+    assert any(e.label.startswith("Robustness") for e in at.expander)
+    assert "Mean corruption accuracy" in labels and "ε at half accuracy" in labels
+    rob = job.snapshot()["final"]["robustness"]
+    assert any(f"{rob['corruption_acc']:.1%}" == m.value for m in at.metric)  # the measured number, not a canned one
     assert job.snapshot()["status"] == "finished"
     run = get_store().get_run(job.run_id)
     assert run.status == "finished" and run.origin == "page" and run.config["max_steps"] == 6
@@ -72,7 +76,8 @@ def test_runs_page_shows_a_sweep() -> None:
     for seed in (0, 1):
         for strength, acc, loss in ((0.0, 0.70, 0.2), (0.5, 0.80 + seed / 100, 0.5), (1.0, 0.55, 1.2)):
             rows.append({"strength": strength, "seed": seed, "lr": 0.005, "target_acc": acc, "source_acc": 0.99,
-                         "train_loss": loss, "affinity": 1 - strength / 2, "status": "finished", "run_id": None})
+                         "train_loss": loss, "affinity": 1 - strength / 2, "status": "finished", "run_id": None,
+                         "corruption_acc": acc - 0.3, "adv_acc": 0.1 + strength / 5, "eps_half": 0.03})
     add_diversity(rows)
     summary, best, best_lr = summarize(rows)
     sweep_id = store.create_sweep({"strengths": [0, 0.5, 1], "seeds": [0, 1]}, "running")
@@ -84,4 +89,4 @@ def test_runs_page_shows_a_sweep() -> None:
     at.selectbox(key="runs_sweep").set_value(sweep_id).run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("peaks at strength 0.5" in c.value for c in at.caption)
-    assert len(at.get("plotly_chart")) >= 2
+    assert len(at.get("plotly_chart")) >= 3  # strength, the Affinity-Diversity plane, clean vs adversarial

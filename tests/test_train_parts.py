@@ -131,7 +131,7 @@ def test_augmentation_goes_where_augment_on_says() -> None:
     batch = plan.collate(idx)
     assert batch.from_target.tolist() == [False] * 4 + [True] * 4
 
-    def brighten(b: Batch, gen: torch.Generator) -> Batch:
+    def brighten(b: Batch, gen: torch.Generator, strength: float | None = None) -> Batch:
         return Batch(torch.full_like(b.inputs, 255), b.labels, None, b.from_target)
 
     run = SimpleNamespace(augment=brighten, aug_gen=torch.Generator(), k=10)

@@ -141,9 +141,9 @@ class Trainer:
 
     # ------------------------------------------------------------------------------ parts
 
-    def _augment(self, run: _Run, batch: Batch, strength: float) -> Batch:
-        """The batch with the pipeline at ``strength`` applied to the rows ``augment_on`` names (all of them for
-        ``both``)."""
+    def _augment(self, run: _Run, batch: Batch, strength: float | None = None) -> Batch:
+        """The batch with the pipeline at ``strength`` (None: the config's) applied to the rows ``augment_on`` names
+        (all of them for ``both``)."""
         rows = None
         if self.config.augment_on != "both" and batch.from_target is not None:
             rows = batch.from_target if self.config.augment_on == "target" else ~batch.from_target
