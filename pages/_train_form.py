@@ -10,7 +10,16 @@ from typing import Any
 import streamlit as st
 
 from da_core.train import form
-from da_core.train.config import DEVICES, MAX_BATCH_SIZE, MODES, OPTIMIZERS, SCHEDULES, STRENGTH_SCHEDULES, TrainConfig
+from da_core.train.config import (
+    DEVICES,
+    EPS_WORDS,
+    MAX_BATCH_SIZE,
+    MODES,
+    OPTIMIZERS,
+    SCHEDULES,
+    STRENGTH_SCHEDULES,
+    TrainConfig,
+)
 from da_core.train.sweep import SweepSpec
 from pages import _ui
 
@@ -87,8 +96,7 @@ def run_form(on_submit: Callable[[], None], modality: str = "image") -> None:
         c1, c2, c3, c4 = st.columns(4)
         c1.selectbox("Adversarial training", tuple(form.ADVERSARIAL), key=run["adversarial"].key,
                      help="Replace a share of each batch by FGSM or PGD examples of the current model; ε = strength × "
-                          + ("0.3 (pixels in [0, 1])" if modality == "image" else "0.5 of a text's embedding norm")
-                          + ", so strength 0 is clean training.")
+                          + EPS_WORDS.get(modality, EPS_WORDS["image"]) + ", so strength 0 is clean training.")
         c2.slider("Adversarial share", 0.0, 1.0, key=run["adv_share"].key, step=0.05)
         c3.selectbox("Strength schedule", STRENGTH_SCHEDULES, key=run["strength_schedule"].key,
                      help="constant: the strength all along; linear/cosine: a ramp from 0 up to it; adaptive: starts "

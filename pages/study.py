@@ -27,7 +27,7 @@ TEXT = source.modality == "text"
 from da_core.augment import editor  # noqa: E402  (after the pair: errors first)
 from da_core.study import ARMS, estimate_seconds  # noqa: E402
 from da_core.study import form as study_form  # noqa: E402
-from da_core.train.config import AUGMENT_ON  # noqa: E402
+from da_core.train.config import AUGMENT_ON, EPS_WORDS  # noqa: E402
 
 F = study_form.STUDY_FORM
 SESSION = st.session_state.setdefault("_study_session", uuid.uuid4().hex)
@@ -65,6 +65,9 @@ with st.expander("Study settings", expanded=not manager.jobs(session=SESSION)):
     c4.selectbox("Augment", AUGMENT_ON, key=F["augment_on"].key,
                  format_func=lambda w: {"both": "source + labelled target", "source": "the source only",
                                         "target": "the labelled target only"}[w])
+    if "adversarial" in (st.session_state.get(F["arms"].key) or []):
+        st.slider("Adversarial arm's strength", 0.05, 1.0, key=F["adv_strength"].key, step=0.05,
+                  help="Its ε = strength × " + EPS_WORDS.get(source.modality, EPS_WORDS["image"]) + ".")
     st.toggle("The map: run every arm over a grid", key=F["grid"].key,
               help="Labelled target samples per class × share of the source pool; each cell runs every arm.")
     if st.session_state.get(F["grid"].key):

@@ -173,3 +173,19 @@ def test_eval_samples_scores_a_fixed_stratified_part() -> None:
     full = prepare_data(config.replace(eval_samples=None), source, target).target_eval.labels.numpy()
     assert np.allclose(shares, np.bincount(full) / len(full), atol=0.03)
     assert any("scored on 50 of the" in note for note in a.notes)
+
+
+def test_adversarial_training_on_text_perturbs_the_word_embeddings_and_robustness_is_measured() -> None:
+    steps: list[dict] = []
+    config = config_for("text", {**SHORT, "mode": "lora", "max_steps": 3, "objective": "adversarial",
+                                 "strength": 1.0, "adv_share": 1.0, "robust_samples": 20})
+    source, target = _pair()
+    result = Trainer(config, prepare_data(config, source, target),
+                     callbacks=[lambda e, p: steps.append(p) if e == "step" else None]).run()
+    assert result.status == "finished"
+    assert [p["adv_eps"] for p in steps] == [pytest.approx(0.1)] * 3  # strength 1 x the text scale: FGM ran
+    rob = result.final["robustness"]
+    assert rob["attacks"] == ["fgm"] and rob["samples"] == 20
+    assert list(rob["corruption_by_kind"]) == ["char_noise"] and len(rob["corruption_by_kind"]["char_noise"]) == 5
+    assert rob["adv_curve"][0]["acc"] == rob["clean_acc"]
+    assert rob["adv_curve"][-1]["acc"] <= rob["clean_acc"]

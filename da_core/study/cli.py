@@ -139,7 +139,7 @@ def register(sub: Any) -> None:
     p.add_argument("--strength", type=float, default=None,
                    help="augmentation strength in [0, 1] (default: the lab's measured sweet spot)")
     p.add_argument("--adv-strength", type=float, default=0.25, metavar="S",
-                   help="the adversarial arm's strength in (0, 1] (eps = S x 0.3 for images; default 0.25)")
+                   help="the adversarial arm's strength in (0, 1] (eps = S x the modality's scale; default 0.25)")
     p.add_argument("--augment-on", choices=AUGMENT_ON, default="both",
                    help="augment the source and the labelled target (both), or one of them")
     p.add_argument("--grid", type=_grid, default=None, metavar="k=0,5,20",

@@ -33,6 +33,7 @@ STUDY_FORM: dict[str, FormField] = {
     "strength_mode": FormField("st_strength_mode", SWEET_SPOT),
     "strength": FormField("st_strength", 0.2),
     "augment_on": FormField("st_augment_on", "both"),
+    "adv_strength": FormField("st_adv_strength", 0.25),
     "grid": FormField("st_grid", False),
     "ks": FormField("st_ks", ", ".join(str(k) for k in DEFAULT_KS)),
     "shares": FormField("st_shares", ", ".join(f"{s:g}" for s in DEFAULT_SHARES)),
@@ -118,5 +119,6 @@ def study_spec(values: Mapping[str, Any], source: str, target: str, selection: S
     strength = None if values["strength_mode"] == SWEET_SPOT else float(values["strength"])
     return StudySpec(base, list(values["arms"]) or default_arms(), list(range(seeds)), method=selection.method,
                      fraction=selection.fraction, params=dict(selection.params), embedder=selection.embedder,
-                     pipeline=pipeline, strength=strength, augment_on=str(values["augment_on"]), ks=ks,
+                     pipeline=pipeline, strength=strength, augment_on=str(values["augment_on"]),
+                     adv_strength=float(values["adv_strength"]), ks=ks,
                      shares=shares, name=str(values["name"])).validate()

@@ -23,8 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from da_core.train.config import EPS_SCALE
+
 Net = Callable[[torch.Tensor], torch.Tensor]  # preprocessed inputs -> logits
-EPS_SCALE = {"image": 0.3, "text": 0.5}  # ε at strength 1: MNIST's customary L-inf 0.3; half a text's embedding norm
 
 
 def eps_scale(modality: str, configured: float | None = None) -> float:

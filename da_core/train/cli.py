@@ -274,7 +274,7 @@ def _fmt(value: float | None, width: int = 11) -> str:
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     from da_core.cliutil import positive_int
-    from da_core.train.config import ADV_METHODS, MODES, OBJECTIVES, STRENGTH_SCHEDULES
+    from da_core.train.config import ADV_METHODS, EPS_WORDS, MODES, OBJECTIVES, STRENGTH_SCHEDULES
 
     p.add_argument("--source", default=None, help="source dataset spec (default: the config's, else printed digits)")
     p.add_argument("--target", default=None, help="target dataset spec (default: the config's, else handwritten)")
@@ -301,8 +301,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--adv-share", type=float, default=None, metavar="F",
                    help="share of each batch made adversarial (default 0.5)")
     p.add_argument("--adv-eps", type=float, default=None, metavar="E",
-                   help="eps at strength 1 (default: 0.3 in pixel units for images, 0.5 of the embedding norm "
-                        "for text)")
+                   help=f"eps at strength 1 (default: {EPS_WORDS['image']} for images, {EPS_WORDS['text']} for "
+                        "text)")
     p.add_argument("--strength-schedule", choices=STRENGTH_SCHEDULES, default=None,
                    help="how the strength moves during the run: constant, a linear or cosine ramp from 0, or "
                         "adaptive (follows the accuracy on augmented batches)")

@@ -24,6 +24,10 @@ AUGMENT_ON = ("both", "source", "target")  # which labelled training samples the
 OBJECTIVES = ("cross-entropy", "dann", "adversarial")  # the strategies a config may name (dann=True also means DANN)
 ADV_METHODS = ("fgsm", "pgd")
 STRENGTH_SCHEDULES = ("constant", "linear", "cosine", "adaptive")
+# adversarial ε at strength 1: MNIST's customary L-inf 0.3 in pixels; for text a tenth of a text's embedding norm
+# (FGM at 0.02 already halves the default text pair's accuracy, measured by the robustness curve)
+EPS_SCALE = {"image": 0.3, "text": 0.1}
+EPS_WORDS = {"image": "0.3 (pixels in [0, 1])", "text": "0.1 of a text's embedding norm"}
 MAX_BATCH_SIZE = 4096  # larger batches do not fit a short run on a laptop; a run also clamps to its data
 MAX_INDEX = 2**62  # sample indices past this cannot be real (and would overflow int64 arithmetic)
 

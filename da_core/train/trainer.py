@@ -210,7 +210,7 @@ class Trainer:
         return measure_robustness(RobustnessInputs(
             run.modality, tx, ty, lambda x: self.model.head(self.model.backbone(x).flatten(1)), self.preprocess,
             (self.model.backbone, self.model.head), run.space, run.plan.target_eval_texts, run.plan.encode,
-            self.config.robust_samples, self.config.split_seed, min(self.eval_batch, 256)))
+            self.config.robust_samples, self.config.split_seed, min(self.eval_batch, 256), self.order))
 
     @torch.no_grad()
     def _predict(self, images: torch.Tensor) -> torch.Tensor:
