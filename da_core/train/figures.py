@@ -160,11 +160,9 @@ def sweep_robustness_figure(summary: Sequence[dict[str, Any]],
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    rows = pd.DataFrame(list(summary))
+    rows = _summary_frame(summary)
     if rows.empty:
         return _layout(fig, title, "accuracy")
-    if "schedule" not in rows:
-        rows["schedule"] = "constant"
     groups = rows.groupby(["lr", "schedule"], sort=True)
     many_lrs = rows["lr"].nunique() > 1
     styles = (("target_acc", "clean target", DOMAIN_COLOURS["target"], "solid"),
@@ -237,6 +235,14 @@ def per_class_change_figure(per_class: Sequence[float | None], baseline: Sequenc
     return fig
 
 
+def _summary_frame(summary: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """A sweep's summary rows as a frame; rows stored before schedules existed were all ``constant``."""
+    rows = pd.DataFrame(list(summary))
+    if not rows.empty and "schedule" not in rows:
+        rows["schedule"] = "constant"
+    return rows
+
+
 def sweep_strength_figure(summary: Sequence[dict[str, Any]], results: Sequence[dict[str, Any]] = (),
                           title: str = "Target accuracy against augmentation strength") -> go.Figure:
     """Mean target accuracy over seeds with its 95% interval per strength (one line per learning rate), each
@@ -244,11 +250,9 @@ def sweep_strength_figure(summary: Sequence[dict[str, Any]], results: Sequence[d
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    rows = pd.DataFrame(list(summary))
+    rows = _summary_frame(summary)
     if rows.empty:
         return _layout(fig, title, "target accuracy")
-    if "schedule" not in rows:
-        rows["schedule"] = "constant"
     lines = sorted({(lr, sch) for lr, sch in zip(rows["lr"], rows["schedule"])})
     many_lrs, many_schedules = rows["lr"].nunique() > 1, rows["schedule"].nunique() > 1
     for i, (lr, schedule) in enumerate(lines):

@@ -4,8 +4,10 @@ The trainer is made of parts, each in its own module, and knows nothing of the U
 
 - the splits and the data plan (:mod:`da_core.train.data`): pools, sampling, batch size, step budget, collate;
 - the source-only baseline as its own step (:mod:`da_core.train.baseline`);
-- the objective as a strategy (:mod:`da_core.train.objectives`: cross-entropy, DANN);
-- evaluation as a scheduled callback (:mod:`da_core.train.evaluation`).
+- the objective as a strategy (:mod:`da_core.train.objectives`: cross-entropy, DANN, adversarial training);
+- the strength schedule (:mod:`da_core.train.schedule`): the augmentation strength of every step;
+- evaluation as a scheduled callback (:mod:`da_core.train.evaluation`), and the robustness measure of a finished
+  run (:mod:`da_core.train.robustness`).
 
 It reports through callbacks ``fn(event, payload)`` with events ``start``, ``step``, ``eval``, ``epoch`` and
 ``end``, and checks a stop flag (``threading.Event``) between batches.  A NaN/inf loss ends the run with status

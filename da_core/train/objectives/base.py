@@ -2,8 +2,9 @@
 
 An objective is a small strategy class.  The trainer builds it once per run (after the source-only baseline,
 so its own seeded initialisation draws come after the head's), adds its :meth:`Objective.parameter_groups` to
-the optimiser, and calls :meth:`Objective.loss` every step.  A new objective (CDAN, MCC, adversarial
-training) is one new file in this package and one :func:`register_objective` call.
+the optimiser, and calls :meth:`Objective.loss` every step (with the step's strength, from the run's strength
+schedule, and where adversarial perturbations live).  A new objective (CDAN, MCC) is one new file in this
+package and one :func:`register_objective` call, as adversarial training is.
 """
 
 from __future__ import annotations
