@@ -8,9 +8,10 @@ STAMP := $(VENV)/.installed-stamp
 PORT ?= 8501
 
 E2E_STAMP := $(VENV)/.e2e-stamp
+SCALE_STAMP := $(VENV)/.scale-stamp
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-e2e chromium lint setup bench bench-first-visit clean-venv
+.PHONY: run test test-e2e test-ray chromium lint setup bench bench-first-visit clean-venv
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,7 +39,7 @@ run: setup
 
 test: setup
 	$(PY) -m ruff check .
-	$(PY) -m pytest -m "not e2e"
+	$(PY) -m pytest -m "not e2e and not ray"
 
 # Browser tests: Playwright from PyPI, Chromium from the system package (never `playwright install`,
 # which downloads a browser and fails offline).  Screenshots land in docs/screenshots/.
@@ -54,11 +55,19 @@ chromium:
 test-e2e: setup $(E2E_STAMP) chromium
 	$(PY) -m pytest -m e2e tests/e2e
 
+# Ray, the optional engine for many runs (`--backend ray`): the scale extra and its tests, on a local Ray of 2 CPUs.
+$(SCALE_STAMP): requirements-scale.txt $(STAMP)
+	$(PY) -m pip install --quiet -r requirements-scale.txt
+	@touch $(SCALE_STAMP)
+
+test-ray: setup $(SCALE_STAMP)
+	$(PY) -m pytest -m ray tests/test_scale_ray.py
+
 lint: setup
 	$(PY) -m ruff check .
 
 # bench_first_visit.py drives the app in headless Chromium, like the browser tests.
-bench: setup $(E2E_STAMP) chromium
+bench: setup $(E2E_STAMP) $(SCALE_STAMP) chromium
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 bench-first-visit: setup $(E2E_STAMP) chromium

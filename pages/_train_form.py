@@ -9,6 +9,7 @@ from typing import Any
 
 import streamlit as st
 
+from da_core.scale import BACKENDS, ray_available
 from da_core.train import form
 from da_core.train.config import (
     DEVICES,
@@ -129,6 +130,13 @@ def sweep_form(on_submit: Callable[[], None], modality: str = "image") -> None:
         c1.text_input("Learning rates (optional, comma-separated)", key=sweep["lrs"].key)
         c2.multiselect("Strength schedules", STRENGTH_SCHEDULES, key=sweep["schedules"].key,
                        help="Compare a fixed strength with a schedule: each strength is then the most it reaches.")
+        if ray_available():
+            c1, c2, c3 = st.columns(3)
+            c1.selectbox("Run on", BACKENDS, key=sweep["backend"].key,
+                         format_func={"local": "this process, one run after another",
+                                      "ray": "Ray (RAY_ADDRESS, else a local Ray)"}.get)
+            c2.number_input("CPUs per run (Ray)", 0.25, 64.0, key=sweep["ray_cpus"].key, step=0.25)
+            c3.number_input("GPUs per run (Ray; fractions share one)", 0.0, 8.0, key=sweep["ray_gpus"].key, step=0.25)
         st.form_submit_button("Start sweep", key="sweep_submit", on_click=on_submit)
     _ui.store(*(field.key for field in sweep.values()))
 

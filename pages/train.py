@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from da_core.errors import DAError
+from da_core.train import form
 from da_core.train.form import parameters_line
 from pages import _history, _train_form, _ui
 from pages._train_form import MODE_LABELS
@@ -149,7 +150,8 @@ def _start_sweep() -> None:
     """Form callback: queue a sweep of the run settings over strengths x seeds (x learning rates)."""
     s = st.session_state
     try:
-        job = manager.submit_sweep(_train_form.sweep_spec(), SESSION, origin="page")
+        backend, ray = form.sweep_backend(form.form_values(form.sweep_form(MODALITY), s))
+        job = manager.submit_sweep(_train_form.sweep_spec(), SESSION, origin="page", backend=backend, ray=ray)
     except DAError as exc:
         s["sweep_error"] = f"**Cannot start the sweep.** {exc}"
         return

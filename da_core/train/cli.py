@@ -218,6 +218,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     except SpecError as exc:
         raise SpecError(f"--pipeline {args.pipeline}: {exc}" if args.pipeline and "pipeline" in str(exc) else
                         str(exc)) from None
+    backend, ray = ray_options(args)  # a missing Ray is a one-line mistake before anything is recorded
     store = _open_store(args)
     show = _progress(args)
     runs = len(spec.grid())
@@ -225,7 +226,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     try:
         result = run_sweep(spec, store, sweep_id=sweep_id, origin="cli",
                            on_run=(lambda rid, i, n, label: show(i / n, f"run {i + 1}/{n} (#{rid}) {label}"))
-                           if show else None)
+                           if show else None, backend=backend, ray=ray)
     except KeyboardInterrupt:
         with contextlib.suppress(DAError):  # a history that cannot be written must not hide the Ctrl+C
             store.set_sweep_status(sweep_id, "stopped", "stopped from the command line (Ctrl+C)")
@@ -256,6 +257,30 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         lines.append(f"best strength: {result.best_strength:g}" + (f" (lr {result.best_lr:g})" if args.lrs else ""))
     print_result(data, args.json, "\n".join(lines))
     return 0 if result.status == "finished" and result.summary else 1
+
+
+def add_backend(p: argparse.ArgumentParser) -> None:
+    """``--backend`` and the Ray options of a command that runs many runs."""
+    from da_core.scale import BACKENDS
+
+    p.add_argument("--backend", choices=BACKENDS, default="local",
+                   help="local: one run after another in this process; ray: each run a Ray task (needs "
+                        "requirements-scale.txt)")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="an existing Ray cluster (default: RAY_ADDRESS, else a local Ray started for the purpose)")
+    p.add_argument("--ray-cpus", type=float, default=1.0, metavar="N", help="CPUs each run asks for (default 1)")
+    p.add_argument("--ray-gpus", type=float, default=0.0, metavar="N",
+                   help="GPUs each run asks for; fractions share a GPU (default 0)")
+    p.add_argument("--ray-workers", type=int, default=None, metavar="N",
+                   help="runs at once (default: as many as the cluster's CPUs allow)")
+
+
+def ray_options(args: argparse.Namespace) -> tuple[str, Any]:
+    """The backend a command asked for, and its :class:`da_core.scale.RayOptions` (checked)."""
+    from da_core.scale import RayOptions, check_backend
+
+    backend = check_backend(args.backend)
+    return backend, RayOptions(args.ray_address, args.ray_cpus, args.ray_gpus, args.ray_workers).validate()
 
 
 def _schedules(text: str) -> list[str]:
@@ -345,4 +370,5 @@ def register(sub: Any) -> None:
                    help="also sweep these learning rates (comma-separated)")
     p.add_argument("--schedules", type=_schedules, default=None, metavar="S1,S2",
                    help="compare strength schedules (e.g. constant,adaptive: each strength is then the ceiling)")
+    add_backend(p)
     p.set_defaults(func=cmd_sweep)

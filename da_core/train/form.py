@@ -87,7 +87,10 @@ def _sweep_form(modality: str) -> dict[str, FormField]:
             "strengths": FormField(p + "strengths", "0, 0.25, 0.5, 0.75, 1"),
             "seeds": FormField(p + "seeds", 2),
             "lrs": FormField(p + "lrs", ""),
-            "schedules": FormField(p + "schedules", ["constant"])}
+            "schedules": FormField(p + "schedules", ["constant"]),
+            "backend": FormField(p + "backend", "local"),
+            "ray_cpus": FormField(p + "ray_cpus", 1.0),
+            "ray_gpus": FormField(p + "ray_gpus", 0.0)}
 
 
 TRAIN_FORMS = {m: _train_form(m) for m in ("image", "text")}
@@ -203,6 +206,18 @@ def sweep_spec(values: Mapping[str, Any], base: TrainConfig, lab: dict[str, Any]
         raise DAError("strengths and learning rates must be comma-separated numbers") from None
     schedules = list(values.get("schedules") or []) or None
     return SweepSpec(base, pipeline, strengths, list(range(int(values["seeds"]))), lrs, schedules=schedules)
+
+
+def sweep_backend(values: Mapping[str, Any]) -> tuple[str, Any]:
+    """Where a sweep form's runs go: ``("local", None)`` or ``("ray", RayOptions)`` (each run's CPUs and GPUs; the
+    cluster: ``RAY_ADDRESS``, else a local Ray)."""
+    from da_core.scale import RayOptions, check_backend
+
+    backend = check_backend(str(values.get("backend", "local")))
+    if backend == "local":
+        return backend, None
+    return backend, RayOptions(cpus_per_run=float(values.get("ray_cpus", 1.0)),
+                               gpus_per_run=float(values.get("ray_gpus", 0.0))).validate()
 
 
 def parameters_line(counts: dict[str, Any] | None) -> str:

@@ -97,12 +97,17 @@ class JobManager:
         self._start(job, lambda: self._train(job, config))
         return job
 
-    def submit_sweep(self, spec: Any, session: str, origin: str = "page") -> Job:
-        """Queue a sweep (:class:`da_core.train.sweep.SweepSpec`) for ``session``."""
+    def submit_sweep(self, spec: Any, session: str, origin: str = "page", backend: str = "local",
+                     ray: Any = None) -> Job:
+        """Queue a sweep (:class:`da_core.train.sweep.SweepSpec`) for ``session``; ``backend`` ``ray`` runs its
+        runs as Ray tasks (``ray``: :class:`da_core.scale.RayOptions`)."""
+        from da_core.scale import check_backend
+
         spec.validate()
+        check_backend(backend)
         job = Job(uuid.uuid4().hex[:10], "sweep", session, spec.to_dict(), _manager=self)
         job.sweep_id = self.store.create_sweep(job.config, "queued", origin=origin, session=session)
-        self._start(job, lambda: self._sweep(job, spec))
+        self._start(job, lambda: self._sweep(job, spec, backend, ray))
         return job
 
     def submit_study(self, spec: Any, session: str, origin: str = "page", study_id: int | None = None) -> Job:
@@ -181,7 +186,7 @@ class JobManager:
                  result={"history": out["history"], "seconds": out["seconds"]},
                  progress=1.0 if out["status"] == "finished" else job.progress)
 
-    def _sweep(self, job: Job, spec: Any) -> None:
+    def _sweep(self, job: Job, spec: Any, backend: str = "local", ray: Any = None) -> None:
         from da_core.train.sweep import run_sweep
 
         assert job.sweep_id is not None
@@ -190,7 +195,7 @@ class JobManager:
             job._set(run_id=run_id, message=f"run {index + 1} of {total}: {label}")
 
         result = run_sweep(spec, self.store, sweep_id=job.sweep_id, stop=job._stop, job=job, on_run=on_run,
-                           progress=lambda f: job._set(progress=f))
+                           progress=lambda f: job._set(progress=f), backend=backend, ray=ray)
         job._set(status=result.status, message=result.message, result=result.to_dict(),
                  progress=1.0 if result.status == "finished" else job.progress)
 

@@ -105,6 +105,10 @@ class Job:
             for key, value in changes.items():
                 setattr(self, key, value)
 
+    def _drop(self, run_id: int) -> None:
+        with self._lock:
+            self._rows = [row for row in self._rows if row[0] != run_id]
+
     def _add(self, run_id: int, step: int, epoch: int, values: dict[str, Any], names: tuple[str, ...]) -> list[Any]:
         new = [(run_id, step, epoch, name, float(values[name])) for name in names
                if values.get(name) is not None]
@@ -144,6 +148,12 @@ class _MetricSink:
             self.store.add_metrics(self.run_id, self.pending)
             self.pending = []
 
+    def restart(self) -> None:
+        """Forget this run's metrics so far (its attempt is being retried from the start)."""
+        self.pending = []
+        self.job._drop(self.run_id)
+        self.store.clear_metrics(self.run_id)
+
     def try_flush(self) -> StoreError | None:
         """:meth:`flush`, returning the store error instead of raising it."""
         try:
@@ -179,12 +189,15 @@ def record_end(store: RunStore, run_id: int, status: str, message: str, **extra:
 
 def execute_run(config: TrainConfig, store: RunStore, run_id: int, job: Job | None = None,
                 stop: threading.Event | None = None, progress: Callable[[float], None] | None = None,
-                extra_callbacks: list[Any] | None = None, data: Any = None) -> dict[str, Any]:
+                extra_callbacks: list[Any] | None = None, data: Any = None,
+                train: Callable[..., Any] | None = None) -> dict[str, Any]:
     """Run one training config into an existing run row: status running -> finished/stopped/diverged/failed.
 
     Used by the job workers, the sweep runner and the command line, so every run is recorded the same way.
-    Returns ``{"status", "message", "final", "history", "details", "seconds"}`` (plus ``user_error`` when a
-    :class:`DAError`, such as a bad dataset, failed it).
+    ``train(config, data, callbacks, stop, restart)`` trains elsewhere (a Ray task, :mod:`da_core.scale`) and
+    replays its events through ``callbacks`` here; ``restart()`` drops the metrics of an attempt that is being
+    retried.  Returns ``{"status", "message", "final", "history", "details", "seconds"}`` (plus ``user_error``
+    when a :class:`DAError`, such as a bad dataset, failed it).
     """
     from da_core.train.trainer import Trainer
 
@@ -203,10 +216,14 @@ def execute_run(config: TrainConfig, store: RunStore, run_id: int, job: Job | No
         return {"status": "failed", "message": message, "final": final, "history": history, "details": None,
                 "seconds": time.perf_counter() - t, "recorded": recorded, **flags}
 
+    callbacks = [sink, *(extra_callbacks or [])]
     try:
         store.set_status(run_id, "running")
-        trainer = Trainer(config, data, callbacks=[sink, *(extra_callbacks or [])], stop=stop or job._stop)
-        result = trainer.run()
+        if train is None:
+            trainer = Trainer(config, data, callbacks=callbacks, stop=stop or job._stop)
+            result = trainer.run()
+        else:
+            result = train(config, data, callbacks, stop or job._stop, sink.restart)
     except StoreError as exc:  # the history cannot be written (disk full, read-only, damaged): stop, keep the rest
         what = "could not start" if trainer is None else "stopped"
         return failed(f"the run {what}: {exc}", final=sink.partial_final(), user_error=True, store_error=True)

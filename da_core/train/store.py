@@ -480,6 +480,11 @@ class RunStore:
             conn.executemany("INSERT INTO metrics (run_id, step, epoch, name, value) VALUES (?, ?, ?, ?, ?)", data)
         return len(data)
 
+    def clear_metrics(self, run_id: int) -> int:
+        """Delete a run's metric rows (an attempt retried from the start); returns how many went."""
+        with self._writing() as conn:
+            return int(conn.execute("DELETE FROM metrics WHERE run_id = ?", (int(run_id),)).rowcount)
+
     def get_run(self, run_id: int) -> RunRecord | None:
         """One run, or None."""
         rows = self._query("SELECT * FROM runs WHERE id = ?", (int(run_id),))

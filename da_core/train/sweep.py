@@ -260,16 +260,21 @@ def measure_affinity(spec: SweepSpec, data: Any) -> dict[float, float] | None:
 def run_sweep(spec: SweepSpec, store: RunStore | None = None, sweep_id: int | None = None,
               stop: threading.Event | None = None, job: Any = None, origin: str = "api", session: str | None = None,
               on_run: Callable[[int, int, int, str], None] | None = None,
-              progress: Callable[[float], None] | None = None) -> SweepResult:
+              progress: Callable[[float], None] | None = None, backend: str = "local",
+              ray: Any = None) -> SweepResult:
     """Run every grid point (each a normal run in the store, tagged with the sweep id) and summarise.
 
     ``on_run(run_id, index, total, label)`` is called as each run starts; ``progress`` gets the overall
     fraction.  Setting ``stop`` ends the current run within one batch and skips the rest (status stopped).
+    ``backend`` ``ray`` runs the grid as Ray tasks, as many at once as ``ray``
+    (:class:`da_core.scale.RayOptions`) allows, recorded here the same way (see :mod:`da_core.scale.ray_runs`).
     """
+    from da_core.scale import RayOptions, check_backend
     from da_core.train.run import execute_run
     from da_core.train.trainer import prepare_data
 
     spec.validate()
+    check_backend(backend)
     store = store or get_store()
     stop = stop or threading.Event()
     report = progress or (lambda f: None)
@@ -278,7 +283,7 @@ def run_sweep(spec: SweepSpec, store: RunStore | None = None, sweep_id: int | No
         sweep_id = store.create_sweep(spec.to_dict(), "running", origin=origin, session=session)
     store.set_sweep_status(sweep_id, "running")
     grid = spec.grid()
-    results: list[dict[str, Any]] = []
+    results: list[dict[str, Any] | None] = [None] * len(grid)
     status, message = "finished", ""
     try:
         data = prepare_data(spec.base)
@@ -289,27 +294,44 @@ def run_sweep(spec: SweepSpec, store: RunStore | None = None, sweep_id: int | No
         store.set_sweep_status(sweep_id, "failed", str(exc))
         return SweepResult("failed", [], [], None, None, sweep_id, time.perf_counter() - t0, str(exc))
     measured = measure_affinity(spec, data)
-    for index, (strength, seed, lr, schedule) in enumerate(grid):
-        if stop.is_set():
-            status, message = "stopped", f"stopped after {index} of {len(grid)} runs"
-            break
+    done = [0.0] * len(grid)
+    lock = threading.Lock()
+
+    def one(index: int, train: Any = None) -> str:
+        strength, seed, lr, schedule = grid[index]
         config = spec.config(strength, seed, lr, sweep_id, schedule)
         run_id = store.create_run(config.to_dict(), "queued", origin=origin, session=session, sweep_id=sweep_id)
         if on_run is not None:
             on_run(run_id, index, len(grid), config.name)
-        out = execute_run(config, store, run_id, job=job, stop=stop, data=data,
-                          progress=lambda f, i=index: report((i + f) / len(grid)))
+
+        def moved(f: float) -> None:
+            with lock:
+                done[index] = f
+                report(sum(done) / len(grid))
+
+        out = execute_run(config, store, run_id, job=job, stop=stop, data=None if train else data, progress=moved,
+                          train=train(run_id) if train else None)
         final = out["final"] or {}
-        results.append({"strength": strength, "seed": seed, "lr": lr, "schedule": schedule, "run_id": run_id,
-                        "status": out["status"], "target_acc": final.get("target_acc"),
-                        "source_acc": final.get("source_acc"), "train_loss": final.get("train_loss"),
-                        **robust_columns(final),
-                        "affinity": measured[strength] if measured and strength in measured
-                        else 1.0 if strength == 0.0 else final.get("affinity")})
-        if out["status"] == "stopped":
-            status, message = "stopped", f"stopped during run {index + 1} of {len(grid)}"
-            break
-    add_diversity(results)
+        results[index] = {"strength": strength, "seed": seed, "lr": lr, "schedule": schedule, "run_id": run_id,
+                          "status": out["status"], "target_acc": final.get("target_acc"),
+                          "source_acc": final.get("source_acc"), "train_loss": final.get("train_loss"),
+                          **robust_columns(final),
+                          "affinity": measured[strength] if measured and strength in measured
+                          else 1.0 if strength == 0.0 else final.get("affinity")}
+        return out["status"]
+
+    if backend == "local":
+        for index in range(len(grid)):
+            if stop.is_set():
+                status, message = "stopped", f"stopped after {index} of {len(grid)} runs"
+                break
+            if one(index) == "stopped":
+                status, message = "stopped", f"stopped during run {index + 1} of {len(grid)}"
+                break
+    else:
+        status, message = _on_ray(grid, one, stop, ray or RayOptions(), data)
+    results = [r for r in results if r is not None]
+    add_diversity(results)  # type: ignore[arg-type]
     summary, best_strength, best_lr = summarize([r for r in results if r["status"] == "finished"])
     failed = [r for r in results if r["status"] in ("failed", "diverged")]
     if failed and not message:
@@ -319,3 +341,24 @@ def run_sweep(spec: SweepSpec, store: RunStore | None = None, sweep_id: int | No
     store.set_sweep_status(sweep_id, status, message, result=result.to_dict())
     report(1.0)
     return result
+
+
+def _on_ray(grid: list[Any], one: Callable[..., str], stop: threading.Event, options: Any,
+            data: Any) -> tuple[str, str]:
+    """The grid's runs as Ray tasks, as many at once as the session has slots; after Stop nothing more starts."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from da_core.scale.ray_runs import RaySession
+
+    with RaySession(options, data) as ray_session:
+        log.info("sweep on %s", ray_session.describe())
+
+        def guarded(index: int) -> str:
+            return "skipped" if stop.is_set() else one(index, ray_session.train)
+
+        with ThreadPoolExecutor(max_workers=ray_session.slots, thread_name_prefix="ray-run") as pool:
+            statuses = list(pool.map(guarded, range(len(grid))))
+    ran = [s for s in statuses if s != "skipped"]
+    if stop.is_set() or "stopped" in statuses:
+        return "stopped", f"stopped after {sum(s != 'stopped' for s in ran)} of {len(grid)} runs"
+    return "finished", ""

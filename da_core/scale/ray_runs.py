@@ -1,0 +1,266 @@
+"""Runs as Ray tasks, recorded by the driver (imported only for the ``ray`` backend: it needs Ray installed).
+
+A :class:`RaySession` serves one group of runs (a sweep).  It joins a cluster or starts a local Ray, puts the
+group's prepared data into the object store once, and keeps one event queue and one stop flag (two small
+actors) for all its runs.  :meth:`RaySession.train` gives :func:`da_core.train.run.execute_run` a ``train``
+function: it submits the run as a task and replays the task's events (start, step, eval, epoch, end) through the
+run's callbacks on the driver, so metrics land in the same history and the same live charts as a local run's,
+written by the driver alone.
+
+- A task that raises is retried once (Ray's ``max_retries=1, retry_exceptions=True``); the retry's events
+  replace the failed attempt's (the run's metrics so far are cleared when a new attempt starts).  A second
+  failure raises on the driver, where ``execute_run`` records the run as failed; the others go on.
+- Stop sets the flag: each running task's trainer ends within one batch (status stopped, metrics kept), and the
+  sweep submits nothing more.
+- Randomness comes from each config's seeds and the data is the driver's, so a run on Ray gives the metrics it
+  gives locally (on the CPU, with the same number of torch threads: a task uses as many as it has CPUs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray.util.queue import Queue
+
+from da_core.scale import RayOptions
+from da_core.train.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+FLUSH_SECONDS = 0.25  # a task sends its step events at most this often (evaluations and the end at once)
+POLL_SECONDS = 0.2  # how often a task looks at the stop flag
+TaskBody = Callable[[dict[str, Any], Any, Callable[[str, dict[str, Any]], None], threading.Event], dict[str, Any]]
+
+
+def train_body(config: dict[str, Any], data: Any, emit: Callable[[str, dict[str, Any]], None],
+               stop: threading.Event) -> dict[str, Any]:
+    """What a task runs: the trainer on the config and the driver's data, reporting through ``emit``."""
+    from da_core.train.trainer import Trainer
+
+    return Trainer(TrainConfig.from_dict(config), data, callbacks=[emit], stop=stop).run().to_dict()
+
+
+@ray.remote(num_cpus=0)
+class _StopFlag:
+    def __init__(self) -> None:
+        self.value = False
+
+    def set(self) -> None:
+        self.value = True
+
+    def is_set(self) -> bool:
+        return self.value
+
+
+def _task(body: TaskBody, config: dict[str, Any], data: Any, run_id: int, events: Queue, flag: Any,
+          threads: int) -> dict[str, Any]:
+    """The task around a run: its attempt id, batched events to the driver, the stop flag watched."""
+    import uuid
+
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+    attempt = uuid.uuid4().hex[:8]
+    stop, over = threading.Event(), threading.Event()
+    buffer: list[tuple[int, str, str, Any]] = []
+    last = [time.perf_counter()]
+
+    def flush() -> None:
+        if buffer:
+            events.put(list(buffer))
+            buffer.clear()
+        last[0] = time.perf_counter()
+
+    def emit(event: str, payload: dict[str, Any]) -> None:
+        buffer.append((run_id, attempt, event, payload))
+        if event != "step" or time.perf_counter() - last[0] > FLUSH_SECONDS:
+            flush()
+
+    def watch() -> None:
+        while not over.is_set():
+            try:
+                if ray.get(flag.is_set.remote(), timeout=10):
+                    stop.set()
+                    return
+            except Exception:  # the flag's actor is gone: the driver ended; stop too
+                stop.set()
+                return
+            over.wait(POLL_SECONDS)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        emit("_attempt", {})
+        result = body(config, data, emit, stop)
+        emit("_done", {})
+        return result
+    finally:
+        over.set()
+        flush()
+
+
+class RaySession:
+    """One group's connection to Ray (see the module docstring).  Use as a context manager."""
+
+    def __init__(self, options: RayOptions, data: Any = None, body: TaskBody = train_body) -> None:
+        self.options = options.validate()
+        self.started = False
+        if not ray.is_initialized():
+            target = options.target
+            kwargs: dict[str, Any] = {"ignore_reinit_error": True, "log_to_driver": False,
+                                      "include_dashboard": False, "runtime_env": _runtime_env(target)}
+            if target is None:
+                kwargs["num_cpus"] = options.local_cpus or os.cpu_count() or 1
+            ray.init(address=target, **kwargs)
+            self.started = True
+        self.events = Queue(actor_options={"num_cpus": 0})
+        self.flag = _StopFlag.remote()
+        self.data = ray.put(data) if data is not None else None
+        self.remote = ray.remote(_task).options(num_cpus=options.cpus_per_run, num_gpus=options.gpus_per_run,
+                                                max_retries=1, retry_exceptions=True)
+        self.body = body
+        self.routes: dict[int, queue.Queue] = {}
+        self.lock = threading.Lock()
+        self.closed = threading.Event()
+        self.dispatcher = threading.Thread(target=self._dispatch, daemon=True, name="ray-events")
+        self.dispatcher.start()
+
+    # ----------------------------------------------------------------------------------------- shape
+
+    @property
+    def slots(self) -> int:
+        """How many runs go at once: ``workers``, else as many as the cluster's CPUs (and GPUs) allow."""
+        if self.options.workers is not None:
+            return self.options.workers
+        resources = ray.cluster_resources()
+        slots = int(resources.get("CPU", 1) // self.options.cpus_per_run)
+        if self.options.gpus_per_run > 0:
+            slots = min(slots, int(resources.get("GPU", 0) // self.options.gpus_per_run))
+        return max(slots, 1)
+
+    def describe(self) -> str:
+        """One line: where the runs go and what each asks for."""
+        where = self.options.target or "a local Ray"
+        gpus = f", {self.options.gpus_per_run:g} GPU" if self.options.gpus_per_run else ""
+        return f"Ray ({where}): {self.slots} runs at once, {self.options.cpus_per_run:g} CPU{gpus} each"
+
+    # ------------------------------------------------------------------------------------------ runs
+
+    def stop(self) -> None:
+        """Every running task ends within one batch; tasks that start later stop at once."""
+        self.flag.set.remote()
+
+    def train(self, run_id: int) -> Callable[..., Any]:
+        """The ``train(config, data, callbacks, stop, restart)`` for :func:`execute_run` of run ``run_id``."""
+
+        def train(config: TrainConfig, data: Any, callbacks: list[Any], stop: threading.Event,
+                  restart: Callable[[], None]) -> Any:
+            from da_core.train.trainer import TrainResult
+
+            inbox: queue.Queue = queue.Queue()
+            with self.lock:
+                self.routes[run_id] = inbox
+            threads = max(1, int(self.options.cpus_per_run))
+            ref = self.remote.remote(self.body, config.to_dict(), self.data if data is None else data, run_id,
+                                     self.events, self.flag, threads)
+            attempt, done, flagged = None, False, False
+            try:
+                while True:
+                    if stop.is_set() and not flagged:
+                        self.stop()
+                        flagged = True
+                    try:
+                        _, att, event, payload = inbox.get(timeout=0.05)
+                    except queue.Empty:
+                        ready, _ = ray.wait([ref], timeout=0)
+                        if ready and (done or _failed(ref)):
+                            break
+                        continue
+                    if att != attempt:
+                        if attempt is not None:
+                            restart()  # the retry starts over: the failed attempt's metrics go
+                        attempt, done = att, False
+                    if event == "_done":
+                        done = True
+                    elif not event.startswith("_"):
+                        for fn in callbacks:
+                            fn(event, payload)
+                try:
+                    out = ray.get(ref)
+                except ray.exceptions.RayTaskError as exc:
+                    cause = getattr(exc, "cause", None)
+                    raise (cause if isinstance(cause, BaseException) else exc) from None
+                return TrainResult(out["status"], out["final"], out["history"], out["seconds"], out["message"],
+                                   out["details"])
+            finally:
+                with self.lock:
+                    self.routes.pop(run_id, None)
+
+        return train
+
+    def _dispatch(self) -> None:
+        """Route the tasks' event batches to each run's inbox (the one reader of the shared queue)."""
+        from ray.util.queue import Empty
+
+        while not self.closed.is_set():
+            try:
+                batch = self.events.get(timeout=0.2)
+            except Empty:
+                continue
+            except Exception:  # the queue's actor went away (the session is closing)
+                if self.closed.is_set():
+                    return
+                log.warning("ray events: the queue failed", exc_info=True)
+                time.sleep(0.2)
+                continue
+            for item in batch:
+                with self.lock:
+                    inbox = self.routes.get(item[0])
+                if inbox is not None:
+                    inbox.put(item)
+
+    def close(self) -> None:
+        """Stop routing, drop the actors, and shut down a Ray this session started."""
+        self.closed.set()
+        self.dispatcher.join(timeout=2)
+        for actor in (self.flag, self.events.actor):
+            with contextlib.suppress(Exception):  # already gone
+                ray.kill(actor)
+        if self.started:
+            ray.shutdown()
+
+    def __enter__(self) -> RaySession:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _failed(ref: Any) -> bool:
+    """Whether a finished task ended in an error (its result cannot be read)."""
+    try:
+        ray.get(ref, timeout=0)
+    except Exception:
+        return True
+    return False
+
+
+def _runtime_env(target: str | None) -> dict[str, Any]:
+    """What the workers need: on a local Ray this checkout on the path and the same caches and data folders; on a
+    cluster the da_core package itself (its nodes bring the dependencies and their own folders)."""
+    package = Path(__file__).resolve().parents[1]
+    if target is not None:
+        return {"py_modules": [str(package)]}
+    names = [k for k in os.environ if k.startswith("DA_")] + ["HF_HOME", "TRANSFORMERS_OFFLINE", "HF_HUB_OFFLINE"]
+    env = {k: os.environ[k] for k in names if k in os.environ}
+    env["PYTHONPATH"] = os.pathsep.join([str(package.parent), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return {"env_vars": env}
