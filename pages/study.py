@@ -25,9 +25,11 @@ source, target, alignment = _ui.load_pair()
 TEXT = source.modality == "text"
 
 from da_core.augment import editor  # noqa: E402  (after the pair: errors first)
+from da_core.scale import BACKENDS, ray_available  # noqa: E402
 from da_core.study import ARMS, estimate_seconds  # noqa: E402
 from da_core.study import form as study_form  # noqa: E402
 from da_core.train.config import AUGMENT_ON, EPS_WORDS  # noqa: E402
+from da_core.train.form import backend_choice  # noqa: E402
 
 F = study_form.STUDY_FORM
 SESSION = st.session_state.setdefault("_study_session", uuid.uuid4().hex)
@@ -77,6 +79,13 @@ with st.expander("Study settings", expanded=not manager.jobs(session=SESSION)):
         c3.number_input("Seeds per cell", 1, 10, key=F["grid_seeds"].key)
         st.caption(f"To keep the map short the grid runs fewer seeds than a single study and evaluates once per "
                    f"epoch ({study_form.GRID_EVALS}); runs already finished are kept when it is stopped and resumed.")
+    if ray_available():
+        c1, c2, c3 = st.columns(3)
+        c1.selectbox("Run on", BACKENDS, key=F["backend"].key,
+                     format_func={"local": "this process, one run after another",
+                                  "ray": "Ray (RAY_ADDRESS, else a local Ray)"}.get)
+        c2.number_input("CPUs per run (Ray)", 0.25, 64.0, key=F["ray_cpus"].key, step=0.25)
+        c3.number_input("GPUs per run (Ray)", 0.0, 8.0, key=F["ray_gpus"].key, step=0.25)
     try:
         spec = study_form.study_spec(study_form.form_values(st.session_state), st.session_state["source_spec"],
                                      st.session_state["target_spec"], selection, lab.to_dict() if lab else None,
@@ -96,7 +105,8 @@ with st.expander("Study settings", expanded=not manager.jobs(session=SESSION)):
 def _start() -> None:
     """Button callback (before the script reruns): queue the study."""
     try:
-        job = manager.submit_study(spec, SESSION, origin="page")
+        backend, ray = backend_choice(study_form.form_values(st.session_state))
+        job = manager.submit_study(spec, SESSION, origin="page", backend=backend, ray=ray)
     except DAError as exc:
         st.session_state["study_error"] = f"**Cannot start the study.** {exc}"
         return

@@ -150,7 +150,7 @@ def _start_sweep() -> None:
     """Form callback: queue a sweep of the run settings over strengths x seeds (x learning rates)."""
     s = st.session_state
     try:
-        backend, ray = form.sweep_backend(form.form_values(form.sweep_form(MODALITY), s))
+        backend, ray = form.backend_choice(form.form_values(form.sweep_form(MODALITY), s))
         job = manager.submit_sweep(_train_form.sweep_spec(), SESSION, origin="page", backend=backend, ray=ray)
     except DAError as exc:
         s["sweep_error"] = f"**Cannot start the sweep.** {exc}"

@@ -132,3 +132,26 @@ def test_the_backend_is_checked() -> None:
         check_backend("spark")
     with pytest.raises(SpecError, match="cpus per run"):
         RayOptions(cpus_per_run=0).validate()
+
+
+def test_a_study_on_ray_pairs_the_same_runs_as_locally(tmp_path: Path) -> None:
+    import torch
+
+    from da_core.study import StudySpec, run_study
+
+    spec = StudySpec(TrainConfig.from_dict({**BASE, "target_labels_per_class": 3}), ["source-only", "augmented"],
+                     [0, 1], pipeline=dict(ROTATION_AFFINE), strength=0.3).validate()
+    on_ray = run_study(spec, RunStore(tmp_path / "ray.sqlite"), backend="ray", ray=OPTIONS)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        local = run_study(spec, RunStore(tmp_path / "local.sqlite"))
+    finally:
+        torch.set_num_threads(threads)
+
+    def accs(result: Any) -> dict:
+        return {(r["arm"], r["seed"]): (r["status"], r["target_acc"]) for r in result.records}
+
+    assert on_ray.status == "finished" and len(on_ray.records) == 4
+    assert accs(on_ray) == accs(local)
+    assert on_ray.to_dict()["recommendation"] == local.to_dict()["recommendation"]

@@ -299,3 +299,16 @@ def test_train_json_final_carries_robustness(capsys: pytest.CaptureFixture[str])
     main(["train", "--source", SMALL["source"], "--target", SMALL["target"], "--max-steps", "2", "--batch-size",
           "32", "--device", "cpu", "--no-robustness"])
     assert "robustness" not in capsys.readouterr().out
+
+
+def test_the_ray_backend_without_ray_is_a_one_line_mistake(capsys: pytest.CaptureFixture[str]) -> None:
+    from da_core.scale import ray_available
+
+    if ray_available():
+        pytest.skip("Ray is installed here (tests/test_scale_ray.py covers it)")
+    before = len(get_store().list_sweeps())
+    code = main(["sweep", "--source", SMALL["source"], "--target", SMALL["target"], "--backend", "ray",
+                 "--max-steps", "2", "--seeds", "1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "requirements-scale.txt" in err[0]
+    assert len(get_store().list_sweeps()) == before  # nothing recorded

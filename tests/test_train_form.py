@@ -129,3 +129,18 @@ def test_the_adversarial_choice_and_the_schedule_become_options() -> None:
     assert plain.objective == "cross-entropy" and plain.strength is None
     sweep = form.sweep_spec({**form.form_values(form.SWEEP_FORM, {}), "schedules": ["constant", "adaptive"]}, plain)
     assert sweep.schedules == ["constant", "adaptive"]
+
+
+def test_a_form_says_where_its_runs_go() -> None:
+    from da_core.scale import ray_available
+
+    assert form.backend_choice({}) == ("local", None)
+    assert form.backend_choice(form.form_values(form.SWEEP_FORM, {})) == ("local", None)
+    with pytest.raises(SpecError, match="backend"):
+        form.backend_choice({"backend": "spark"})
+    if ray_available():
+        backend, options = form.backend_choice({"backend": "ray", "ray_cpus": 2.0, "ray_gpus": 0.5})
+        assert backend == "ray" and (options.cpus_per_run, options.gpus_per_run) == (2.0, 0.5)
+    else:
+        with pytest.raises(SpecError, match="requirements-scale.txt"):
+            form.backend_choice({"backend": "ray"})

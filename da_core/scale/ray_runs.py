@@ -264,3 +264,20 @@ def _runtime_env(target: str | None) -> dict[str, Any]:
     env = {k: os.environ[k] for k in names if k in os.environ}
     env["PYTHONPATH"] = os.pathsep.join([str(package.parent), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return {"env_vars": env}
+
+
+def map_runs(options: RayOptions, data: Any, count: int, one: Callable[[int, Any], str],
+             stop: threading.Event) -> list[str]:
+    """Run ``one(index, train)`` for every index as Ray tasks, as many at once as the session has slots (``train``:
+    :meth:`RaySession.train`); after Stop nothing more starts (those indices give ``"skipped"``).  Returns each
+    index's status."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with RaySession(options, data) as session:
+        log.info("runs on %s", session.describe())
+
+        def guarded(index: int) -> str:
+            return "skipped" if stop.is_set() else one(index, session.train)
+
+        with ThreadPoolExecutor(max_workers=session.slots, thread_name_prefix="ray-run") as pool:
+            return list(pool.map(guarded, range(count)))

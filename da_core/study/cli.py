@@ -61,8 +61,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     recommendation (and the map's cells)."""
     from da_core.cliutil import print_result
     from da_core.study import estimate_seconds, run_study
-    from da_core.train.cli import _open_store, _progress
+    from da_core.train.cli import _open_store, _progress, ray_options
 
+    backend, ray = ray_options(args)  # a missing Ray is a one-line mistake before anything is recorded
     store = _open_store(args)
     if args.resume is not None:
         spec, study_id = _stored(store, args.resume), args.resume
@@ -76,7 +77,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     try:
         result = run_study(spec, store, study_id=study_id, origin="cli",
                            on_run=(lambda rid, i, n, label: show(i / n, f"run {i + 1}/{n} (#{rid}) {label}"))
-                           if show else None, on_setup=(lambda f, m: show(0.0, f"set-up: {m}")) if show else None)
+                           if show else None, on_setup=(lambda f, m: show(0.0, f"set-up: {m}")) if show else None,
+                           backend=backend, ray=ray)
     except KeyboardInterrupt:
         with contextlib.suppress(DAError):
             store.set_sweep_status(study_id, "stopped", "stopped from the command line (Ctrl+C)")
@@ -124,12 +126,13 @@ def register(sub: Any) -> None:
     from da_core.cliutil import number_list, positive_int
     from da_core.study.arms import ARMS
     from da_core.study.spec import DEFAULT_FRACTION, DEFAULT_METHOD
-    from da_core.train.cli import _add_common
+    from da_core.train.cli import _add_common, add_backend
     from da_core.train.config import AUGMENT_ON
 
     p = sub.add_parser("compare", help="a comparison study: selection vs augmentation vs both vs DANN, paired "
                                        "over seeds (optionally a grid: the map of when each wins)")
     _add_common(p)
+    add_backend(p)
     p.add_argument("--arms", default=None, help=f"comma-separated arms (default: the default ones); arms: "
                                                 f"{', '.join(ARMS)}")
     p.add_argument("--seeds", type=positive_int, default=3, help="number of seeds (0..N-1), shared by every arm")

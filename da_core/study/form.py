@@ -39,6 +39,9 @@ STUDY_FORM: dict[str, FormField] = {
     "shares": FormField("st_shares", ", ".join(f"{s:g}" for s in DEFAULT_SHARES)),
     "grid_seeds": FormField("st_grid_seeds", GRID_SEEDS),
     "name": FormField("st_name", ""),
+    "backend": FormField("st_backend", "local"),
+    "ray_cpus": FormField("st_ray_cpus", 1.0),
+    "ray_gpus": FormField("st_ray_gpus", 0.0),
 }
 
 

@@ -263,15 +263,20 @@ def run_study(spec: StudySpec, store: RunStore | None = None, study_id: int | No
               stop: threading.Event | None = None, job: Any = None, origin: str = "api", session: str | None = None,
               on_run: Callable[[int, int, int, str], None] | None = None,
               progress: Callable[[float], None] | None = None,
-              on_setup: Callable[[float, str], None] | None = None) -> StudyResult:
+              on_setup: Callable[[float, str], None] | None = None, backend: str = "local",
+              ray: Any = None) -> StudyResult:
     """Run (or resume, given the id of a stored study) every cell × seed × arm; see the module docstring.
 
     ``on_run(run_id, index, total, label)`` is called as each run starts, ``progress`` gets the overall fraction
     and ``on_setup`` the set-up's progress.  The study's result in the store is updated after every run.
+    ``backend`` ``ray`` runs them as Ray tasks (each loads its own data by spec, as a local run does), as many at
+    once as ``ray`` (:class:`da_core.scale.RayOptions`) allows.
     """
+    from da_core.scale import check_backend
     from da_core.train.run import execute_run
 
     spec.validate()
+    check_backend(backend)
     store = store or get_store()
     stop = stop or threading.Event()
     report = progress or (lambda f: None)
@@ -310,24 +315,48 @@ def run_study(spec: StudySpec, store: RunStore | None = None, study_id: int | No
             if (cell.key, arm, seed) not in done]
     total = spec.run_count()
     status, message = "finished", ""
-    for index, (cell, seed, arm) in enumerate(plan):
-        if stop.is_set():
-            status, message = "stopped", f"stopped with {total - len(plan) + index} of {total} runs done"
-            break
+    lock = threading.Lock()
+    moved = [0.0] * len(plan)
+
+    def one(index: int, train: Any = None) -> str:
+        cell, seed, arm = plan[index]
         config = run_config(spec, setup, cell, arm, seed, study_id)
         run_id = store.create_run(config.to_dict(), "queued", origin=origin, session=session, sweep_id=study_id)
         position = total - len(plan) + index
         if on_run is not None:
             on_run(run_id, position, total, config.name)
-        out = execute_run(config, store, run_id, job=job, stop=stop,
-                          progress=lambda f, i=position: report((i + f) / total))
+
+        def step(f: float) -> None:
+            with lock:
+                moved[index] = f
+                report((total - len(plan) + sum(moved)) / total)
+
+        out = execute_run(config, store, run_id, job=job, stop=stop, progress=step,
+                          train=train(run_id) if train else None)
         run = store.get_run(run_id)
-        if run is not None:
-            records.append(_record(run, config.extra["study"]))
-        if out["status"] == "stopped":
-            status, message = "stopped", f"stopped during run {position + 1} of {total}"
-            break
-        save("running", f"{position + 1} of {total} runs")
+        with lock:
+            if run is not None:
+                records.append(_record(run, config.extra["study"]))
+            if out["status"] != "stopped":
+                save("running", f"{position + 1} of {total} runs")
+        return out["status"]
+
+    if backend == "local":
+        for index in range(len(plan)):
+            if stop.is_set():
+                status, message = "stopped", f"stopped with {total - len(plan) + index} of {total} runs done"
+                break
+            if one(index) == "stopped":
+                status, message = "stopped", f"stopped during run {total - len(plan) + index + 1} of {total}"
+                break
+    else:
+        from da_core.scale import RayOptions
+        from da_core.scale.ray_runs import map_runs
+
+        statuses = map_runs(ray or RayOptions(), None, len(plan), one, stop)
+        if stop.is_set() or "stopped" in statuses:
+            done_now = sum(s not in ("stopped", "skipped") for s in statuses)
+            status, message = "stopped", f"stopped with {total - len(plan) + done_now} of {total} runs done"
     failed = [r for r in records if r["status"] in ("failed", "diverged")]
     if failed and not message:
         message = f"{len(failed)} runs {'/'.join(sorted({r['status'] for r in failed}))}; the others are kept"

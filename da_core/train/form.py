@@ -208,9 +208,10 @@ def sweep_spec(values: Mapping[str, Any], base: TrainConfig, lab: dict[str, Any]
     return SweepSpec(base, pipeline, strengths, list(range(int(values["seeds"]))), lrs, schedules=schedules)
 
 
-def sweep_backend(values: Mapping[str, Any]) -> tuple[str, Any]:
-    """Where a sweep form's runs go: ``("local", None)`` or ``("ray", RayOptions)`` (each run's CPUs and GPUs; the
-    cluster: ``RAY_ADDRESS``, else a local Ray)."""
+def backend_choice(values: Mapping[str, Any]) -> tuple[str, Any]:
+    """Where a form's runs go, from its ``backend``, ``ray_cpus`` and ``ray_gpus`` values (the sweep's and the
+    study's): ``("local", None)`` or ``("ray", RayOptions)`` with each run's CPUs and GPUs (the cluster:
+    ``RAY_ADDRESS``, else a local Ray)."""
     from da_core.scale import RayOptions, check_backend
 
     backend = check_backend(str(values.get("backend", "local")))

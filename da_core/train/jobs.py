@@ -110,17 +110,21 @@ class JobManager:
         self._start(job, lambda: self._sweep(job, spec, backend, ray))
         return job
 
-    def submit_study(self, spec: Any, session: str, origin: str = "page", study_id: int | None = None) -> Job:
+    def submit_study(self, spec: Any, session: str, origin: str = "page", study_id: int | None = None,
+                     backend: str = "local", ray: Any = None) -> Job:
         """Queue a comparison study (:class:`da_core.study.StudySpec`) for ``session``; given the id of a stored
-        study, resume it (its finished runs are kept)."""
+        study, resume it (its finished runs are kept); ``backend`` ``ray`` runs its runs as Ray tasks."""
+        from da_core.scale import check_backend
+
         spec.validate()
+        check_backend(backend)
         job = Job(uuid.uuid4().hex[:10], "study", session, spec.to_dict(), _manager=self)
         if study_id is None:
             study_id = self.store.create_sweep(job.config, "queued", origin=origin, session=session, kind="study")
         else:
             self.store.set_sweep_status(study_id, "queued")
         job.sweep_id = study_id
-        self._start(job, lambda: self._study(job, spec))
+        self._start(job, lambda: self._study(job, spec, backend, ray))
         return job
 
     def submit_tune(self, spec: Any, session: str, origin: str = "page") -> Job:
@@ -199,7 +203,7 @@ class JobManager:
         job._set(status=result.status, message=result.message, result=result.to_dict(),
                  progress=1.0 if result.status == "finished" else job.progress)
 
-    def _study(self, job: Job, spec: Any) -> None:
+    def _study(self, job: Job, spec: Any, backend: str = "local", ray: Any = None) -> None:
         from da_core.study import run_study
 
         assert job.sweep_id is not None
@@ -209,7 +213,7 @@ class JobManager:
 
         result = run_study(spec, self.store, study_id=job.sweep_id, stop=job._stop, job=job, on_run=on_run,
                            progress=lambda f: job._set(progress=f),
-                           on_setup=lambda f, m: job._set(message=f"set-up: {m}"))
+                           on_setup=lambda f, m: job._set(message=f"set-up: {m}"), backend=backend, ray=ray)
         job._set(status=result.status, message=result.message, result=result.to_dict(),
                  progress=1.0 if result.status == "finished" else job.progress)
 

@@ -343,21 +343,13 @@ def run_sweep(spec: SweepSpec, store: RunStore | None = None, sweep_id: int | No
     return result
 
 
+
 def _on_ray(grid: list[Any], one: Callable[..., str], stop: threading.Event, options: Any,
             data: Any) -> tuple[str, str]:
-    """The grid's runs as Ray tasks, as many at once as the session has slots; after Stop nothing more starts."""
-    from concurrent.futures import ThreadPoolExecutor
+    """The grid's runs as Ray tasks (:func:`da_core.scale.ray_runs.map_runs`): the sweep's status and message."""
+    from da_core.scale.ray_runs import map_runs
 
-    from da_core.scale.ray_runs import RaySession
-
-    with RaySession(options, data) as ray_session:
-        log.info("sweep on %s", ray_session.describe())
-
-        def guarded(index: int) -> str:
-            return "skipped" if stop.is_set() else one(index, ray_session.train)
-
-        with ThreadPoolExecutor(max_workers=ray_session.slots, thread_name_prefix="ray-run") as pool:
-            statuses = list(pool.map(guarded, range(len(grid))))
+    statuses = map_runs(options, data, len(grid), one, stop)
     ran = [s for s in statuses if s != "skipped"]
     if stop.is_set() or "stopped" in statuses:
         return "stopped", f"stopped after {sum(s != 'stopped' for s in ran)} of {len(grid)} runs"
