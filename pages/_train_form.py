@@ -4,7 +4,7 @@ session.  Each widget's key and first value are declared once, in ``da_core.trai
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import streamlit as st
@@ -130,15 +130,23 @@ def sweep_form(on_submit: Callable[[], None], modality: str = "image") -> None:
         c1.text_input("Learning rates (optional, comma-separated)", key=sweep["lrs"].key)
         c2.multiselect("Strength schedules", STRENGTH_SCHEDULES, key=sweep["schedules"].key,
                        help="Compare a fixed strength with a schedule: each strength is then the most it reaches.")
-        if ray_available():
-            c1, c2, c3 = st.columns(3)
-            c1.selectbox("Run on", BACKENDS, key=sweep["backend"].key,
-                         format_func={"local": "this process, one run after another",
-                                      "ray": "Ray (RAY_ADDRESS, else a local Ray)"}.get)
-            c2.number_input("CPUs per run (Ray)", 0.25, 64.0, key=sweep["ray_cpus"].key, step=0.25)
-            c3.number_input("GPUs per run (Ray; fractions share one)", 0.0, 8.0, key=sweep["ray_gpus"].key, step=0.25)
+        backend_widgets(sweep)
         st.form_submit_button("Start sweep", key="sweep_submit", on_click=on_submit)
     _ui.store(*(field.key for field in sweep.values()))
+
+
+BACKEND_LABELS = {"local": "this process, one run after another", "ray": "Ray (RAY_ADDRESS, else a local Ray)"}
+
+
+def backend_widgets(fields: Mapping[str, form.FormField]) -> None:
+    """Where a form's runs go (its ``backend``, ``ray_cpus`` and ``ray_gpus`` fields), shown only when Ray is
+    installed: the sweep's and the study's (:func:`da_core.train.form.backend_choice` reads them back)."""
+    if not ray_available():
+        return
+    c1, c2, c3 = st.columns(3)
+    c1.selectbox("Run on", BACKENDS, key=fields["backend"].key, format_func=BACKEND_LABELS.get)
+    c2.number_input("CPUs per run (Ray)", 0.25, 64.0, key=fields["ray_cpus"].key, step=0.25)
+    c3.number_input("GPUs per run (Ray; fractions share one)", 0.0, 8.0, key=fields["ray_gpus"].key, step=0.25)
 
 
 def lab_pipeline(modality: str = "image") -> dict[str, Any] | None:

@@ -10,7 +10,7 @@ import uuid
 import streamlit as st
 
 from da_core.errors import DAError
-from pages import _history, _study_results, _ui
+from pages import _history, _study_results, _train_form, _ui
 
 _ui.init_state()
 st.title("Study")
@@ -25,7 +25,6 @@ source, target, alignment = _ui.load_pair()
 TEXT = source.modality == "text"
 
 from da_core.augment import editor  # noqa: E402  (after the pair: errors first)
-from da_core.scale import BACKENDS, ray_available  # noqa: E402
 from da_core.study import ARMS, estimate_seconds  # noqa: E402
 from da_core.study import form as study_form  # noqa: E402
 from da_core.train.config import AUGMENT_ON, EPS_WORDS  # noqa: E402
@@ -79,13 +78,7 @@ with st.expander("Study settings", expanded=not manager.jobs(session=SESSION)):
         c3.number_input("Seeds per cell", 1, 10, key=F["grid_seeds"].key)
         st.caption(f"To keep the map short the grid runs fewer seeds than a single study and evaluates once per "
                    f"epoch ({study_form.GRID_EVALS}); runs already finished are kept when it is stopped and resumed.")
-    if ray_available():
-        c1, c2, c3 = st.columns(3)
-        c1.selectbox("Run on", BACKENDS, key=F["backend"].key,
-                     format_func={"local": "this process, one run after another",
-                                  "ray": "Ray (RAY_ADDRESS, else a local Ray)"}.get)
-        c2.number_input("CPUs per run (Ray)", 0.25, 64.0, key=F["ray_cpus"].key, step=0.25)
-        c3.number_input("GPUs per run (Ray)", 0.0, 8.0, key=F["ray_gpus"].key, step=0.25)
+    _train_form.backend_widgets(F)
     try:
         spec = study_form.study_spec(study_form.form_values(st.session_state), st.session_state["source_spec"],
                                      st.session_state["target_spec"], selection, lab.to_dict() if lab else None,

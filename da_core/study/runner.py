@@ -273,6 +273,7 @@ def run_study(spec: StudySpec, store: RunStore | None = None, study_id: int | No
     once as ``ray`` (:class:`da_core.scale.RayOptions`) allows.
     """
     from da_core.scale import check_backend
+    from da_core.scale.runs import completed, ended_early, run_each
     from da_core.train.run import execute_run
 
     spec.validate()
@@ -341,22 +342,12 @@ def run_study(spec: StudySpec, store: RunStore | None = None, study_id: int | No
                 save("running", f"{position + 1} of {total} runs")
         return out["status"]
 
-    if backend == "local":
-        for index in range(len(plan)):
-            if stop.is_set():
-                status, message = "stopped", f"stopped with {total - len(plan) + index} of {total} runs done"
-                break
-            if one(index) == "stopped":
-                status, message = "stopped", f"stopped during run {total - len(plan) + index + 1} of {total}"
-                break
-    else:
-        from da_core.scale import RayOptions
-        from da_core.scale.ray_runs import map_runs
-
-        statuses = map_runs(ray or RayOptions(), None, len(plan), one, stop)
-        if stop.is_set() or "stopped" in statuses:
-            done_now = sum(s not in ("stopped", "skipped") for s in statuses)
-            status, message = "stopped", f"stopped with {total - len(plan) + done_now} of {total} runs done"
+    statuses = run_each(len(plan), one, stop, backend, ray)
+    if ended_early(statuses):
+        before = total - len(plan)
+        status = "stopped"
+        message = (f"stopped during run {before + statuses.index('stopped') + 1} of {total}" if "stopped" in statuses
+                   else f"stopped with {before + completed(statuses)} of {total} runs done")
     failed = [r for r in records if r["status"] in ("failed", "diverged")]
     if failed and not message:
         message = f"{len(failed)} runs {'/'.join(sorted({r['status'] for r in failed}))}; the others are kept"

@@ -269,7 +269,8 @@ def run_sweep(spec: SweepSpec, store: RunStore | None = None, sweep_id: int | No
     ``backend`` ``ray`` runs the grid as Ray tasks, as many at once as ``ray``
     (:class:`da_core.scale.RayOptions`) allows, recorded here the same way (see :mod:`da_core.scale.ray_runs`).
     """
-    from da_core.scale import RayOptions, check_backend
+    from da_core.scale import check_backend
+    from da_core.scale.runs import completed, ended_early, run_each
     from da_core.train.run import execute_run
     from da_core.train.trainer import prepare_data
 
@@ -320,16 +321,11 @@ def run_sweep(spec: SweepSpec, store: RunStore | None = None, sweep_id: int | No
                           else 1.0 if strength == 0.0 else final.get("affinity")}
         return out["status"]
 
-    if backend == "local":
-        for index in range(len(grid)):
-            if stop.is_set():
-                status, message = "stopped", f"stopped after {index} of {len(grid)} runs"
-                break
-            if one(index) == "stopped":
-                status, message = "stopped", f"stopped during run {index + 1} of {len(grid)}"
-                break
-    else:
-        status, message = _on_ray(grid, one, stop, ray or RayOptions(), data)
+    statuses = run_each(len(grid), one, stop, backend, ray, data)
+    if ended_early(statuses):
+        status = "stopped"
+        message = (f"stopped during run {statuses.index('stopped') + 1} of {len(grid)}" if "stopped" in statuses
+                   else f"stopped after {completed(statuses)} of {len(grid)} runs")
     results = [r for r in results if r is not None]
     add_diversity(results)  # type: ignore[arg-type]
     summary, best_strength, best_lr = summarize([r for r in results if r["status"] == "finished"])
@@ -341,16 +337,3 @@ def run_sweep(spec: SweepSpec, store: RunStore | None = None, sweep_id: int | No
     store.set_sweep_status(sweep_id, status, message, result=result.to_dict())
     report(1.0)
     return result
-
-
-
-def _on_ray(grid: list[Any], one: Callable[..., str], stop: threading.Event, options: Any,
-            data: Any) -> tuple[str, str]:
-    """The grid's runs as Ray tasks (:func:`da_core.scale.ray_runs.map_runs`): the sweep's status and message."""
-    from da_core.scale.ray_runs import map_runs
-
-    statuses = map_runs(options, data, len(grid), one, stop)
-    ran = [s for s in statuses if s != "skipped"]
-    if stop.is_set() or "stopped" in statuses:
-        return "stopped", f"stopped after {sum(s != 'stopped' for s in ran)} of {len(grid)} runs"
-    return "finished", ""

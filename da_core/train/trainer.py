@@ -116,7 +116,6 @@ class _Run:
     schedule: StrengthSchedule
     space: Space | None  # where adversarial perturbations live (training and the robustness measure)
     eps_scale: float  # the adversarial ball's radius at strength 1
-    modality: str
 
 
 class Trainer:
@@ -210,9 +209,9 @@ class Trainer:
         if not len(ty):
             return None
         return measure_robustness(RobustnessInputs(
-            run.modality, tx, ty, lambda x: self.model.head(self.model.backbone(x).flatten(1)), self.preprocess,
-            (self.model.backbone, self.model.head), run.space, run.plan.target_eval_texts, run.plan.encode,
-            self.config.robust_samples, self.config.split_seed, min(self.eval_batch, 256), self.order))
+            run.data.source_train.modality, tx, ty, lambda x: self.model.head(self.model.backbone(x).flatten(1)),
+            self.preprocess, (self.model.backbone, self.model.head), run.space, run.plan.target_eval_texts,
+            run.plan.encode, self.config.robust_samples, self.config.split_seed, min(self.eval_batch, 256), self.order))
 
     @torch.no_grad()
     def _predict(self, images: torch.Tensor) -> torch.Tensor:
@@ -341,7 +340,7 @@ class Trainer:
             plan.notes.append(f"adversarial training needs the encoder's input embeddings, which {cfg.backbone} does "
                               "not expose: trained on clean batches")
         return _Run(device, data, k, bb, plan, baseline, objective, opt, sched, evaluate, augment, gen, aug_gen,
-                    StrengthSchedule(cfg), space, eps_scale(modality, cfg.adv_eps), modality)
+                    StrengthSchedule(cfg), space, eps_scale(modality, cfg.adv_eps))
 
     def _train(self, run: _Run, last: dict[str, Any]) -> tuple[str, str, int, _Epoch, dict[str, Any]]:
         """The loop over epochs and batches: (status, message, steps done, the last epoch, its last metrics)."""
