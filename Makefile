@@ -55,13 +55,15 @@ chromium:
 test-e2e: setup $(E2E_STAMP) chromium
 	$(PY) -m pytest -m e2e tests/e2e
 
-# Ray, the optional engine for many runs (`--backend ray`): the scale extra and its tests, on a local Ray of 2 CPUs.
+# The scale extra (requirements-scale.txt): Ray, the optional engine for many runs (`--backend ray`), and faiss for
+# neighbour search; its tests run on a local Ray of 2 CPUs, then the neighbour tests again with faiss installed.
 $(SCALE_STAMP): requirements-scale.txt $(STAMP)
 	$(PY) -m pip install --quiet -r requirements-scale.txt
 	@touch $(SCALE_STAMP)
 
 test-ray: setup $(SCALE_STAMP)
 	$(PY) -m pytest -m ray tests/test_scale_ray.py
+	$(PY) -m pytest tests/test_neighbours.py
 
 lint: setup
 	$(PY) -m ruff check .

@@ -11,10 +11,11 @@
    and torchdr is ~6 s of it), then ~3.6-4 s; on an H100 ~10 s first (CUDA start-up), then 0.85 s.
 3. **umap-learn** — the reference implementation (numba).  Its JIT compilation costs 25-45 s in a new process
    on 2 cores; we keep numba's compiled code on disk under ``cache_dir()/numba`` so that cost is paid once per
-   machine, and we hand it exact neighbours computed with torch for up to :data:`UMAP_LEARN_EXACT_KNN_MAX`
-   points (umap-learn's own path for fewer than 4,096 points calls a numba metric from Python once per pair:
-   about 30 s for 4k points), beyond that its own NN-descent.  4k points on 2 cores: ~45-50 s first map with
-   an empty numba cache, ~9 s in a fresh process once the cache is warm, then ~2 s.
+   machine, and we hand it exact neighbours (:func:`da_core.neighbours.search`: faiss or torch) for up to
+   :data:`UMAP_LEARN_EXACT_KNN_MAX` points (umap-learn's own path for fewer than 4,096 points calls a numba
+   metric from Python once per pair: about 30 s for 4k points), beyond that its own NN-descent.  4k points on
+   2 cores: ~45-50 s first map with an empty numba cache, ~9 s in a fresh process once the cache is warm, then
+   ~2 s.
 
 Reproducibility: ``pca`` and ``torchdr`` give the same coordinates for the same seed on the same device
 (torchdr runs under a private copy of torch's RNG seeded with ``seed``; global RNG state is left alone).
@@ -39,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from da_core import neighbours
 from da_core.errors import DAError
 
 log = logging.getLogger(__name__)
@@ -230,35 +232,6 @@ def _pca(t: Any, k: int, seed: int) -> Any:
     if k_eff < k:  # fewer features/points than components: pad with zeros
         scores = torch.cat([scores, scores.new_zeros(n, k - k_eff)], dim=1)
     return scores
-
-
-# ------------------------------------------------------------------------------------------- exact kNN
-
-
-def exact_knn(t: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact k nearest neighbours (Euclidean) of every row of t, itself first: (indices int64, distances float32).
-
-    Computed in row blocks with torch (about 64 MiB of distances at a time), so memory stays flat.
-    """
-    import torch
-
-    n = t.shape[0]
-    k = min(k, n)
-    sq = (t * t).sum(dim=1)
-    chunk = max(256, (1 << 24) // max(n, 1))
-    idx_out = torch.empty(n, k, dtype=torch.int64)
-    dist_out = torch.empty(n, k, dtype=torch.float32)
-    for s in range(0, n, chunk):
-        e = min(n, s + chunk)
-        d2 = sq[s:e, None] + sq[None, :] - 2.0 * (t[s:e] @ t.T)
-        rows = torch.arange(e - s, device=t.device)
-        d2[rows, rows + s] = -1.0  # self is always the first neighbour, even among duplicates
-        vals, idx = torch.topk(d2, k, dim=1, largest=False, sorted=True)
-        vals = vals.clamp_min_(0.0).sqrt_()
-        vals[:, 0] = 0.0
-        idx_out[s:e] = idx.cpu()
-        dist_out[s:e] = vals.cpu()
-    return idx_out.numpy(), dist_out.numpy()
 
 
 # --------------------------------------------------------------------------------------------- numba
@@ -464,7 +437,7 @@ def _fit_umap_learn(t: Any, n_components: int, n_neighbors: int, min_dist: float
     if n <= UMAP_LEARN_EXACT_KNN_MAX:
         if progress:
             progress(0.1, "UMAP (umap-learn): exact neighbours")
-        kwargs["precomputed_knn"] = exact_knn(t, n_neighbors)
+        kwargs["precomputed_knn"] = neighbours.search(t, k=n_neighbors)
         knn = "exact"
     if progress:
         progress(0.3, "UMAP (umap-learn): optimising the layout")

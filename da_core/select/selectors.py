@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from da_core import neighbours
 from da_core.data.spec import Param
 from da_core.errors import SpecError
 
@@ -112,28 +113,15 @@ def get_selector(name: str) -> Selector:
 # ------------------------------------------------------------------------------------------- helpers
 
 
-def _normalise(x: np.ndarray) -> Any:
-    import torch
-
-    t = torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32))
-    return t / t.norm(dim=1, keepdim=True).clamp_min(1e-12)
-
-
-def knn_similarity(xs: np.ndarray, xt: np.ndarray, k: int, chunk: int = 2048) -> np.ndarray:
-    """Mean cosine similarity of each row of ``xs`` to its ``k`` nearest rows of ``xt`` (exact, in chunks)."""
-    import torch
-
+def knn_similarity(xs: np.ndarray, xt: np.ndarray, k: int) -> np.ndarray:
+    """Mean cosine similarity of each row of ``xs`` to its ``k`` nearest rows of ``xt`` (exact:
+    :func:`da_core.neighbours.search`, faiss when installed, else torch in blocks)."""
     if len(xs) == 0:
         return np.zeros(0)
     if len(xt) == 0:
         raise SpecError("selection needs target samples to compare with")
-    a, b = _normalise(xs), _normalise(xt)
-    k = max(1, min(int(k), len(b)))
-    out = torch.empty(len(a))
-    with torch.inference_mode():
-        for i in range(0, len(a), chunk):
-            out[i:i + chunk] = (a[i:i + chunk] @ b.T).topk(k, dim=1).values.mean(1)
-    return out.numpy().astype(np.float64)
+    _, sims = neighbours.search(xt, xs, k=max(1, int(k)), metric="cosine")
+    return sims.mean(axis=1).astype(np.float64)
 
 
 def domain_probabilities(xs: np.ndarray, xt: np.ndarray, folds: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
