@@ -7,6 +7,9 @@
 - ``DA_MAX_TEXT_BYTES``: largest CSV/JSONL file a text source reads (default 256 MiB).
 - ``DA_MAX_UPLOAD_BYTES``: largest archive the upload widget stores (default 200 MiB, as ``server.maxUploadSize``
   in ``.streamlit/config.toml``).
+- ``DA_MAX_MEMORY``: the most one image dataset's decoded pixels may take (bytes, or with a K/M/G suffix; default
+  an eighth of this machine's memory, at most 2 GiB).  A larger folder, archive or torchvision set is subsampled
+  (class-stratified, seeded) before decoding, and its load report says so.
 
 A folder variable that names a file (or a folder that cannot be created) is a :class:`CacheError` or
 :class:`StoreError` naming the variable and the fix.  Caches go through :func:`cache_subdir` and
@@ -52,6 +55,34 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(value)
     except ValueError:
+        return default
+
+
+def parse_bytes(value: str) -> int:
+    """``"2G"``, ``"512M"``, ``"100k"`` or a plain byte count as bytes (binary units); ValueError otherwise."""
+    text = value.strip().upper().removesuffix("B").removesuffix("I")
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(text[-1:], 1)
+    number = float(text[:-1] if scale > 1 else text)
+    if not number > 0:
+        raise ValueError(f"expected a positive size, got {value!r}")
+    return int(number * scale)
+
+
+def max_memory() -> int:
+    """The most one image dataset's decoded pixels may take (``DA_MAX_MEMORY``; default an eighth of the
+    machine's memory, at most 2 GiB; a value that does not parse gives the default, with a warning)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not POSIX: assume 8 GiB
+        total = 8 << 30
+    default = min(2 << 30, total // 8)
+    value = os.environ.get("DA_MAX_MEMORY")
+    if not value:
+        return default
+    try:
+        return parse_bytes(value)
+    except ValueError:
+        log.warning("DA_MAX_MEMORY=%r is not a size (e.g. 2G, 512M); using %d bytes", value, default)
         return default
 
 

@@ -46,6 +46,9 @@ def test_embeddings_shape_determinism_and_cache(pair: tuple, monkeypatch: pytest
     monkeypatch.setattr(E, "run_model", no_model)
     cached = embed(src, "digits-cnn")
     assert cached.cached and np.array_equal(cached.vectors, stored.vectors)
+    assert isinstance(cached.vectors, np.memmap)  # paged in from the cache file, not read whole
+    cached.vectors[:] = 0.0  # copy-on-write: the caller's change never reaches the file
+    assert np.array_equal(embed(src, "digits-cnn").vectors, stored.vectors)
 
 
 def test_embeddings_separate_the_domains(pair: tuple) -> None:

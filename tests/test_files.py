@@ -424,3 +424,51 @@ def test_uploaded_zip_is_allowed_under_data_root(data_root: Path) -> None:
             load_dataset(f"folder:{config.uploads_dir()}")
     finally:
         archive.unlink()
+
+
+# ------------------------------------------------------------------------------------------ memory cap
+
+
+def test_a_folder_past_the_memory_cap_is_subsampled_and_says_so(tmp_path, monkeypatch):
+    files = {f"a/{i}.png": noise(i) for i in range(30)} | {f"b/{i}.png": noise(100 + i) for i in range(10)}
+    root = write(tmp_path / "big", files)
+    full = load_dataset(f"folder:{root}?size=8")
+    assert len(full) == 40 and not full.report.notes
+    monkeypatch.setenv("DA_MAX_MEMORY", str(20 * 3 * 8 * 8))  # room for 20 RGB 8x8 images
+    ds = load_dataset(f"folder:{root}?size=8")
+    assert len(ds) == 20
+    assert ds.counts == {"a": 15, "b": 5}  # class proportions kept
+    assert any("subsampled to 20 of 40 images" in n and "DA_MAX_MEMORY" in n for n in ds.report.notes)
+    assert set(ds.uids) <= set(full.uids)
+    again = load_dataset(f"folder:{root}?size=8")
+    assert again.uids == ds.uids  # seeded: the same subsample every time
+    monkeypatch.setenv("DA_MAX_MEMORY", "1M")
+    assert len(load_dataset(f"folder:{root}?size=8")) == 40
+
+
+def test_decoding_in_parallel_keeps_the_order_and_the_skips(tmp_path):
+    files = {f"c/{i:03d}.png": grey(i) for i in range(60)} | {"c/bad.png": b"not an image", "c/zz.png": b"\x89PNG",
+                                                             "d/x.png": grey(200)}
+    root = write(tmp_path / "order", files)
+    ds = load_dataset(f"folder:{root}?size=8")
+    assert ds.meta["path"].tolist() == [f"c/{i:03d}.png" for i in range(60)] + ["d/x.png"]
+    assert ds.images[:, 0, 0, 0].tolist() == list(range(60)) + [200]  # each image in its own row
+    assert [s.path for s in ds.report.skipped] == ["c/bad.png", "c/zz.png"]
+
+
+@pytest.mark.parametrize("text, expected", [("2G", 2 << 30), ("512M", 512 << 20), ("100k", 100 << 10),
+                                            ("1.5GiB", 3 << 29), ("4096", 4096)])
+def test_memory_sizes_parse(text, expected):
+    from da_core.config import parse_bytes
+
+    assert parse_bytes(text) == expected
+
+
+def test_a_bad_memory_cap_falls_back_to_the_default(monkeypatch):
+    from da_core import config
+
+    monkeypatch.delenv("DA_MAX_MEMORY", raising=False)
+    default = config.max_memory()
+    assert 0 < default <= 2 << 30
+    monkeypatch.setenv("DA_MAX_MEMORY", "lots")
+    assert config.max_memory() == default

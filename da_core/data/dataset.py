@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from da_core import config
 from da_core.errors import DatasetError, ModalityError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -283,6 +284,25 @@ def stratified_subset(labels: Any, n: int | None, seed: int) -> Any:
         rank[pos] = np.arange(len(pos)) * (len(labels) / max(len(pos), 1))
     chosen = order[np.argsort(rank, kind="stable")[:n]]
     return np.sort(chosen)
+
+
+def within_memory(labels: Any, n: int | None, seed: int, bytes_each: int, report: LoadReport,
+                  unit: str = "images") -> np.ndarray:
+    """Indices of the samples a loader decodes: ``n`` of them (class-stratified, seeded; all when None), fewer when
+    their decoded size (``bytes_each`` apiece) would pass ``DA_MAX_MEMORY``; the report's notes then say how many
+    of how many, and how to change it."""
+    labels = np.asarray(labels)
+    chosen = np.asarray(stratified_subset(labels, n, seed))
+    cap = config.max_memory()
+    fits = max(1, cap // max(int(bytes_each), 1))
+    if len(chosen) <= fits:
+        return chosen
+    kept = chosen[np.asarray(stratified_subset(labels[chosen], fits, seed))]
+    report.notes.append(
+        f"subsampled to {len(kept):,} of {len(chosen):,} {unit} (class-stratified, seed {seed}): all of them "
+        f"would take {len(chosen) * bytes_each / 2**20:,.0f} MiB decoded, over DA_MAX_MEMORY = {cap / 2**20:,.0f} MiB; "
+        f"set DA_MAX_MEMORY (e.g. 4G) or a smaller size= to keep more")
+    return kept
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from da_core import config
-from da_core.data.dataset import Dataset, LoadReport, stratified_subset
+from da_core.data.dataset import Dataset, LoadReport, within_memory
 from da_core.data.images import make_dataset
 from da_core.data.registry import N_PARAM, SEED_PARAM, Progress, register
 from da_core.data.spec import DatasetSpec, Param
@@ -382,50 +382,68 @@ def _layout(entries: list[_Entry], report: LoadReport, label: str) -> tuple[list
 # ----------------------------------------------------------------------------------------- decoding
 
 
+DECODE_BATCH = 256  # images decoded together (by a thread pool: PIL's decoders release the GIL)
+
+
 def _decode_items(items: list[_Item], classes: list[str], spec: DatasetSpec, progress: Progress,
                   report: LoadReport, read: Callable[[_Item], Any]) -> Dataset:
-    """Subset (before decoding), decode, convert and resize the items into a :class:`Dataset`."""
+    """Subset (before decoding: ``n``, then ``DA_MAX_MEMORY``), decode in batches, convert and resize the items
+    into a :class:`Dataset`.  Only one batch of full-size images exists at a time; each is written, resized, into
+    one array of the final size, so the peak is about that array (see ``benchmarks/bench_scale.py``)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     size = int(spec.options.get("size", 64))
     fit = str(spec.options.get("fit", "crop"))
     channels = str(spec.options.get("channels", "auto"))
     seed = int(spec.options.get("seed", 0))
-    chosen = stratified_subset([it.label for it in items], spec.options.get("n"), seed)
+    depth = 1 if channels == "1" else 3
+    chosen = within_memory([it.label for it in items], spec.options.get("n"), seed, depth * size * size, report)
     picked = [items[int(i)] for i in chosen]
     total = len(picked)
     progress(0.0, f"decoding {total} images in {len(classes)} classes")
-    out = np.zeros((total, 1 if channels == "1" else 3, size, size), dtype=np.uint8)
-    kept = np.zeros(total, dtype=bool)
+    out = np.zeros((total, depth, size, size), dtype=np.uint8)
     grey_all = True
     rows: list[dict[str, Any]] = []
-    step = max(1, total // 20)
+    labels: list[int] = []
     cap = config.max_image_pixels()
-    for i, item in enumerate(picked):
-        if i % step == 0 and i:
-            progress(i / total, f"decoded {i}/{total} images")
+
+    def one(item: _Item) -> tuple[Any, LoadReport]:
+        """Decode one item; what it skipped goes to a report of its own, merged in item order below."""
+        mine = LoadReport()
         try:
             source = read(item)
         except SecurityError:
             raise
         except Exception as err:  # a damaged entry must not stop the rest
-            report.skip(item.path, f"cannot read archive entry: {_why(err)}")
-            continue
-        decoded = decode_image(source, item.path, size, fit, channels == "1", cap, report)
-        if decoded is None:
-            continue
-        arr, is_grey, (w, h, mode) = decoded
-        if arr.ndim == 2:
-            out[i] = arr[None]
-        else:
-            out[i] = arr.transpose(2, 0, 1)
-        grey_all = grey_all and is_grey
-        kept[i] = True
-        rows.append({"path": item.path, "orig_width": w, "orig_height": h, "orig_mode": mode, "uid": item.path})
-    out = out[kept]
+            mine.skip(item.path, f"cannot read archive entry: {_why(err)}")
+            return None, mine
+        return decode_image(source, item.path, size, fit, channels == "1", cap, mine), mine
+
+    kept = 0  # decoded images are packed to the front as they come, so no second array is needed
+    workers = min(8, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
+        step = max(1, min(DECODE_BATCH, total // 20))  # at least 20 progress updates
+        for start in range(0, total, step):
+            batch = picked[start:start + step]
+            for item, (decoded, mine) in zip(batch, pool.map(one, batch) if workers > 1 else map(one, batch),
+                                             strict=True):
+                report.skipped.extend(mine.skipped)
+                if decoded is None:
+                    continue
+                arr, is_grey, (w, h, mode) = decoded
+                out[kept] = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+                grey_all = grey_all and is_grey
+                labels.append(item.label)
+                rows.append({"path": item.path, "orig_width": w, "orig_height": h, "orig_mode": mode,
+                             "uid": item.path})
+                kept += 1
+            done = min(total, start + step)
+            progress(done / max(total, 1), f"decoded {done}/{total} images")
+    out = out[:kept]  # a view: the front of the one array
     if channels == "auto" and grey_all:
         out = np.ascontiguousarray(out[:, :1])
-    labels = np.array([it.label for it, k in zip(picked, kept, strict=True) if k], dtype=np.int64)
     meta = pd.DataFrame(rows, columns=META_COLUMNS)
-    return make_dataset(out, labels, classes, str(spec), meta, report)
+    return make_dataset(out, np.array(labels, dtype=np.int64), classes, str(spec), meta, report)
 
 
 def _why(err: BaseException) -> str:

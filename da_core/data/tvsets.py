@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from da_core.data.dataset import Dataset, stratified_subset
+from da_core.data.dataset import Dataset, LoadReport, within_memory
 from da_core.data.images import make_dataset, resize_batch
 from da_core.data.registry import N_PARAM, SEED_PARAM, Progress, register
 from da_core.data.spec import DatasetSpec, Param
@@ -142,7 +142,11 @@ def _finish(spec: DatasetSpec, raw: _Raw, progress: Progress) -> Dataset:
             f"torchvision:{spec.body}: labels out of range in {', '.join(raw.files)} "
             f"(found {labels.min()}..{labels.max()}, expected 0..{len(raw.classes) - 1})"
         )
-    idx = stratified_subset(labels, spec.options.get("n"), spec.options.get("seed", 0))
+    size = spec.options.get("size")
+    _, depth, height, width = np.shape(raw.images[np.arange(min(1, len(labels)))]) if len(labels) else (0, 1, 1, 1)
+    each = int(depth) * (int(size) ** 2 if size is not None else int(height) * int(width))
+    report = LoadReport()
+    idx = within_memory(labels, spec.options.get("n"), spec.options.get("seed", 0), each, report)
     progress(0.7, f"selected {len(idx)} of {len(labels)} samples")
     images = np.ascontiguousarray(raw.images[idx])
     file_of = np.repeat(np.arange(len(raw.files)), raw.counts)
@@ -154,11 +158,10 @@ def _finish(spec: DatasetSpec, raw: _Raw, progress: Progress) -> Dataset:
         "uid": [f"{spec.options.get('split') or 'train'}:{i}" for i in idx.tolist()],  # split and position in it
     })
     tensor: torch.Tensor = torch.from_numpy(images)
-    size = spec.options.get("size")
     if size is not None:
         progress(0.85, f"resizing to {size}x{size}")
         tensor = resize_batch(tensor, int(size))
-    return make_dataset(tensor, labels[idx], list(raw.classes), str(spec), meta)
+    return make_dataset(tensor, labels[idx], list(raw.classes), str(spec), meta, report)
 
 
 def _fail(path: Path, what: str) -> DatasetError:

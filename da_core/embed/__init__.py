@@ -139,7 +139,9 @@ def fit_joint_pca(vectors: list[np.ndarray], k: int, seed: int = 0) -> tuple[np.
 
 def embed(ds: Dataset, embedder: str | Embedder = DEFAULT_EMBEDDER, device: str = "auto",
           batch_size: int | None = None, progress: Any = None, use_cache: bool = True) -> EmbedResult:
-    """One vector per sample of ``ds`` (float32 N x D); cached on disk by content and embedder."""
+    """One vector per sample of ``ds`` (float32 N x D); cached on disk by content and embedder.  A cached result
+    comes back memory-mapped (copy-on-write: changing it never changes the file), so large sets are paged in as
+    they are read rather than loaded whole."""
     emb = get_embedder(embedder) if isinstance(embedder, str) else embedder
     check_modality(ds, emb.info.modality, f"embedder {emb.info.id!r}")
     reason = emb.unavailable()
@@ -151,7 +153,7 @@ def embed(ds: Dataset, embedder: str | Embedder = DEFAULT_EMBEDDER, device: str 
     path = _cache_path(ds, emb) if use_cache else None
     if path is not None and path.exists():
         try:
-            vectors = np.load(path, allow_pickle=False)
+            vectors = np.load(path, allow_pickle=False, mmap_mode="c")
             if len(vectors) == len(ds):
                 return EmbedResult(vectors, emb.info.id, "cache", time.perf_counter() - start, True)
         except Exception:  # a damaged cache file (empty, truncated, pickled, 0-d) is recomputed, never fatal
