@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from da_core.data import Dataset, stratified_split
+from da_core.data.dataset import stratified_subset
 from da_core.probe import fit_linear_probe
 
 Progress = Any
@@ -72,7 +73,7 @@ def embeddings_npz(analysis: GapAnalysis) -> bytes:
     return buffer.getvalue()
 
 
-def selection_table(analysis: GapAnalysis, rows: Any, origins: dict[str, str],
+def selection_table(analysis: EmbeddedPair | GapAnalysis, rows: Any, origins: dict[str, str],
                     fingerprints: dict[str, str]) -> Any:
     """The samples at map ``rows`` (source rows first, then target rows) as a table to show and download:
     ``domain``, ``uid``, ``class``, ``origin`` (the dataset's spec) and ``fingerprint`` (of the dataset as
@@ -193,6 +194,53 @@ def map_points(pair: EmbeddedPair | GapAnalysis) -> tuple[np.ndarray, np.ndarray
     domains = np.array(["source"] * len(pair.xs) + ["target"] * len(pair.xt))
     labels = np.concatenate([pair.source.labels.numpy(), pair.target.labels.numpy()])
     return points, domains, labels
+
+
+SHOW_ALL_PER_DOMAIN = 50_000  # up to here every point is drawn; beyond, a seeded subsample and a density overview
+SHOWN_PER_DOMAIN = 20_000
+METRICS_PER_DOMAIN = 20_000  # the metrics, per-class table and probe run on a seeded subsample past this
+
+
+def shown_rows(domains: np.ndarray, seed: int = 0) -> np.ndarray | None:
+    """The map rows to draw as points: None (all of them) while no domain has more than
+    :data:`SHOW_ALL_PER_DOMAIN`; else a seeded subsample of :data:`SHOWN_PER_DOMAIN` per domain (fewer where a
+    domain has fewer), in row order, so a box or lasso still gives map rows (and so uids)."""
+    names, counts = np.unique(domains, return_counts=True)
+    if counts.max(initial=0) <= SHOW_ALL_PER_DOMAIN:
+        return None
+    rng = np.random.default_rng(seed)
+    rows = [rng.choice(np.flatnonzero(domains == d), size=min(SHOWN_PER_DOMAIN, c), replace=False)
+            for d, c in zip(names, counts, strict=True)]
+    return np.sort(np.concatenate(rows))
+
+
+def map_notes(domains: np.ndarray, shown: np.ndarray | None, params: dict[str, Any]) -> list[str]:
+    """What the page says about a large map: how many points it draws of how many, and how it was fitted."""
+    notes = []
+    if shown is not None:
+        per = ", ".join(f"{int((domains[shown] == d).sum()):,} of {int((domains == d).sum()):,} {d}"
+                        for d in ("source", "target"))
+        notes.append(f"Showing {len(shown):,} of {len(domains):,} points ({per}; a seeded subsample); the density "
+                     "overview below counts all of them.")
+    if params.get("placed"):
+        notes.append(f"UMAP fitted on {params['fitted']:,} points (each domain's share, seeded); the other "
+                     f"{params['placed']:,} placed at the {params['placement']}.")
+    return notes
+
+
+def for_metrics(pair: EmbeddedPair, seed: int = 0, per_domain: int | None = None) -> EmbeddedPair:
+    """``pair`` itself while each domain has at most ``per_domain`` (default :data:`METRICS_PER_DOMAIN`) samples,
+    else a seeded class-stratified
+    subsample of that many per domain, on which :func:`measure_gap` runs (its intervals are for that sample)."""
+    per_domain = METRICS_PER_DOMAIN if per_domain is None else per_domain
+    if max(len(pair.xs), len(pair.xt)) <= per_domain:
+        return pair
+    parts = []
+    for ds, x in ((pair.source, pair.xs), (pair.target, pair.xt)):
+        keep = np.asarray(stratified_subset(ds.labels.numpy(), per_domain, seed))
+        parts.append((ds.take(keep), np.asarray(x)[keep]))
+    return EmbeddedPair(pair.embedder, pair.device, parts[0][0], parts[1][0], parts[0][1], parts[1][1],
+                        pair.seconds)
 
 
 def map_samples(analysis: EmbeddedPair | GapAnalysis, rows: Any) -> list[tuple[str, int]]:

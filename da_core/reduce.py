@@ -573,6 +573,54 @@ def reduce(x: ArrayLike, method: str = "umap", n_components: int = 2, n_neighbor
     raise EngineUnavailable("no UMAP engine could run: " + "; ".join(f"{e}: {w}" for e, w in why.items()))
 
 
+# ------------------------------------------------------------------------------------------ many points
+
+FIT_MAX_POINTS = 30_000  # a larger map is fitted on a seeded subsample of this many points, the rest placed
+PLACE_NEIGHBOURS = 10
+
+
+def place(fitted: ArrayLike, coords: np.ndarray, new: ArrayLike, k: int = PLACE_NEIGHBOURS) -> np.ndarray:
+    """Map positions for ``new`` points from a fitted map: each goes to the inverse-distance-weighted mean of the
+    map positions of its ``k`` nearest ``fitted`` points in the embedding (exact neighbours,
+    :func:`da_core.neighbours.search`) — where UMAP's own ``transform`` starts before optimising."""
+    idx, dist = neighbours.search(fitted, new, k=k)
+    weights = 1.0 / np.maximum(dist, 1e-6)
+    weights /= weights.sum(axis=1, keepdims=True)
+    return np.einsum("nk,nkd->nd", weights, np.asarray(coords)[idx]).astype(np.float32)
+
+
+def reduce_many(x: ArrayLike, method: str = "umap", strata: np.ndarray | None = None,
+                fit_max: int | None = None, seed: int = 0, progress: Progress | None = None,
+                **kwargs: Any) -> MapResult:
+    """:func:`reduce` for any number of points: up to ``fit_max`` the map is fitted on all of them; beyond, on a
+    seeded subsample of ``fit_max`` (default :data:`FIT_MAX_POINTS`) keeping each stratum's share (e.g. each
+    domain's), and every other point is placed by :func:`place`.  ``params`` then says how many were ``fitted``
+    and how many ``placed``."""
+    t = _as_tensor(x)
+    n = t.shape[0]
+    fit_max = FIT_MAX_POINTS if fit_max is None else int(fit_max)
+    if n <= fit_max or method == "pca":  # PCA is linear and instant: always on every point
+        return reduce(t, method, seed=seed, progress=progress, **kwargs)
+    start = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    groups = np.zeros(n, dtype=np.int64) if strata is None else np.unique(np.asarray(strata), return_inverse=True)[1]
+    fit_rows = np.sort(np.concatenate([
+        rng.choice(members, size=max(1, round(fit_max * len(members) / n)), replace=False)
+        for members in (np.flatnonzero(groups == g) for g in np.unique(groups))]))
+    report = progress or (lambda _f, _m: None)
+    fitted = reduce(t[fit_rows], method, seed=seed, progress=lambda f, m: report(0.85 * f, m), **kwargs)
+    report(0.86, f"placing the other {n - len(fit_rows):,} points by their nearest fitted neighbours")
+    rest = np.setdiff1d(np.arange(n), fit_rows, assume_unique=True)
+    coords = np.empty((n, fitted.coords.shape[1]), dtype=np.float32)
+    coords[fit_rows] = fitted.coords
+    points = t.cpu().numpy()
+    coords[rest] = place(points[fit_rows], fitted.coords, points[rest])
+    report(1.0, "map done")
+    params = {**fitted.params, "fitted": int(len(fit_rows)), "placed": int(len(rest)),
+              "placement": f"inverse-distance mean of the {PLACE_NEIGHBOURS} nearest fitted points"}
+    return MapResult(coords, fitted.engine, time.perf_counter() - start, params)
+
+
 # ------------------------------------------------------------------------------------------- warm-up
 
 

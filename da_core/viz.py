@@ -167,19 +167,23 @@ CLASS_PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948
 
 def embedding_map_figure(coords: np.ndarray, domains: np.ndarray, labels: np.ndarray, classes: list[str],
                          color_by: str = "domain", title: str = "", webgl_from: int = 1500,
-                         hover_texts: list[str] | None = None) -> go.Figure:
+                         hover_texts: list[str] | None = None, rows: np.ndarray | None = None) -> go.Figure:
     """Scatter of a 2-D or 3-D map: colour by ``domain``, ``class`` or ``domain×class``; symbol by domain.
 
     ``domains`` holds "source"/"target" per point; every point carries its row index as customdata so a
     box/lasso selection maps back to samples.  Legend entries show counts.  WebGL is used for large sets.
     ``hover_texts`` (one per point, e.g. :func:`da_core.gap_workflow.map_hover_texts`) are shown on hover.
+    ``rows`` draws only those rows (:func:`da_core.gap_workflow.shown_rows`); they keep their own row index.
     """
     import plotly.graph_objects as go
 
     coords = np.asarray(coords)
+    index = np.arange(len(coords))
+    if rows is not None:
+        coords, domains, labels, index = coords[rows], np.asarray(domains)[rows], np.asarray(labels)[rows], rows
+        hover_texts = None if hover_texts is None else [hover_texts[int(r)] for r in rows]
     three_d = coords.shape[1] >= 3
     n = len(coords)
-    index = np.arange(n)
     fig = go.Figure()
     groups: list[tuple[str, np.ndarray, str, str]] = []
     for d in ("source", "target"):
@@ -220,6 +224,38 @@ def embedding_map_figure(coords: np.ndarray, domains: np.ndarray, labels: np.nda
     if not three_d:
         fig.update_xaxes(showticklabels=False, title=None)
         fig.update_yaxes(showticklabels=False, title=None, scaleanchor="x")
+    return fig
+
+
+def density_figure(coords: np.ndarray, domains: np.ndarray, bins: int = 80) -> go.Figure:
+    """An overview of every point of a 2-D map, however many: each domain's density (a 2-D histogram on one grid,
+    log counts) and where the target's share of the points is above or below the source's (target share minus
+    source share per cell, per thousand)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    xy = np.asarray(coords)[:, :2]
+    edges = [np.linspace(xy[:, i].min(), xy[:, i].max() + 1e-9, bins + 1) for i in (0, 1)]
+    centres = [(e[:-1] + e[1:]) / 2 for e in edges]
+    counts = {d: np.histogram2d(xy[domains == d, 0], xy[domains == d, 1], bins=edges)[0].T
+              for d in ("source", "target")}
+    n = {d: max(int((domains == d).sum()), 1) for d in counts}
+    fig = make_subplots(rows=1, cols=3, shared_yaxes=True, horizontal_spacing=0.03, subplot_titles=[
+        f"source density (n={n['source']:,})", f"target density (n={n['target']:,})",
+        "target share − source share (‰)"])
+    for col, d in enumerate(("source", "target"), start=1):
+        z = np.where(counts[d] > 0, np.log10(np.maximum(counts[d], 1)), np.nan)
+        fig.add_trace(go.Heatmap(x=centres[0], y=centres[1], z=z, colorscale="Viridis", showscale=False,
+                                 hovertemplate=f"{d}: 10^%{{z:.1f}} points<extra></extra>"), row=1, col=col)
+    diff = 1000 * (counts["target"] / n["target"] - counts["source"] / n["source"])
+    diff[(counts["target"] + counts["source"]) == 0] = np.nan
+    limit = float(np.nanmax(np.abs(diff))) if np.isfinite(diff).any() else 1.0
+    fig.add_trace(go.Heatmap(x=centres[0], y=centres[1], z=diff, colorscale="RdBu_r", zmid=0, zmin=-limit,
+                             zmax=limit, colorbar={"title": "‰", "thickness": 10},
+                             hovertemplate="target − source: %{z:.2f}‰<extra></extra>"), row=1, col=3)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False)
+    fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10})
     return fig
 
 

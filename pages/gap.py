@@ -16,6 +16,7 @@ if not alignment.identical:
     st.info(f"Using the {len(alignment.shared)} classes both domains share.")
 
 from da_core.embed import default_embedder, free_form_embedders, list_embedders  # noqa: E402  (after the pair)
+from da_core.gap_workflow import METRICS_PER_DOMAIN, SHOW_ALL_PER_DOMAIN  # noqa: E402
 
 # ------------------------------------------------------------------------------------------ controls
 available = list_embedders(source.modality)  # only the embedders that take this pair's modality
@@ -33,8 +34,11 @@ choice = c1.selectbox("Embedder", ids, key="gap_embedder",
                       "digits-cnn is pretrained here on printed digits; pixels is a sanity baseline.")
 _ui.store("gap_embedder")
 max_samples = int(_ui.widget(c2.number_input, "Max samples per domain", "gap_max", 2000, min_value=200,
-                             max_value=20000, step=200,
-                             help="A seeded, class-stratified subset of each domain keeps the map fast."))
+                             max_value=1_000_000, step=200,
+                             help="A seeded, class-stratified subset of each domain keeps the map fast. Past "
+                                  f"{SHOW_ALL_PER_DOMAIN:,} per domain the map draws a stated subsample with a "
+                                  "density overview of all points; the metrics use a stated subsample of "
+                                  f"{METRICS_PER_DOMAIN:,} per domain."))
 seed = int(_ui.widget(c3.number_input, "Seed", "gap_seed", 0, min_value=0, max_value=10_000))
 embedder = choice
 if choice in families:
@@ -55,10 +59,12 @@ from da_core.gap_workflow import (  # noqa: E402
     embed_for_gap,
     embeddings_npz,
     fmt_acc,
+    for_metrics,
     gap_key,
     gap_verdict,
     map_hover_texts,
     map_key,
+    map_notes,
     map_points,
     measure_gap,
     metric_rows,
@@ -66,6 +72,7 @@ from da_core.gap_workflow import (  # noqa: E402
     selection_images,
     selection_table,
     selection_texts,
+    shown_rows,
 )
 
 key = gap_key(source, target, embedder, max_samples, seed)
@@ -86,10 +93,11 @@ if embedder == "digits-cnn":
 points, domains, labels = map_points(embedded)
 classes = embedded.source.classes
 hover = map_hover_texts(embedded)  # texts show on hover (None for images)
+shown = shown_rows(domains, seed)  # None: every point is drawn
 
 map_col, metric_col = st.columns([1, 1], gap="large")
 with map_col:
-    from da_core.reduce import available_engines, reduce  # noqa: E402
+    from da_core.reduce import available_engines, reduce, reduce_many  # noqa: E402
 
     engines = available_engines()
     m1, m2, m3 = st.columns(3)
@@ -108,19 +116,25 @@ with map_col:
         pca = _ui.memo("map", pca_map_key(key, k), lambda p: reduce(points, "pca", n_components=k, seed=seed),
                        "Computing a PCA map")
         pca_fig = viz.embedding_map_figure(pca.coords, domains, labels, classes, color_by,
-                                           title="PCA (UMAP is being computed…)", hover_texts=hover)
+                                           title="PCA (UMAP is being computed…)", hover_texts=hover, rows=shown)
         plot.plotly_chart(pca_fig, key="gap_pca", width="stretch")
     try:
-        result = _ui.memo("map", umap_key, lambda p: reduce(points, "umap", n_components=k, n_neighbors=n_neighbors,
-                                                             min_dist=min_dist, seed=seed, engine=engine, progress=p),
+        result = _ui.memo("map", umap_key, lambda p: reduce_many(points, "umap", strata=domains, n_components=k,
+                                                                  n_neighbors=n_neighbors, min_dist=min_dist,
+                                                                  seed=seed, engine=engine, progress=p),
                           "Computing UMAP")
     except DAError as exc:
         st.error(str(exc))
         st.stop()
     fig = viz.embedding_map_figure(result.coords, domains, labels, classes, color_by,
-                                   title=f"UMAP by {result.engine} ({result.seconds:.1f} s)", hover_texts=hover)
+                                   title=f"UMAP by {result.engine} ({result.seconds:.1f} s)", hover_texts=hover,
+                                   rows=shown)
     event = plot.plotly_chart(fig, key="gap_map", on_select="rerun", selection_mode=("box", "lasso"),
                               width="stretch")
+    for note in map_notes(domains, shown, result.params):
+        st.caption(note)
+    if shown is not None:
+        st.plotly_chart(viz.density_figure(result.coords, domains), key="gap_density", width="stretch")
     st.download_button("Download map (HTML)", fig.to_html(include_plotlyjs=True, full_html=True),
                        file_name="gap-map.html", mime="text/html")
 
@@ -128,11 +142,13 @@ with metric_col:
     from da_core.gap import METRIC_HELP  # noqa: E402
 
     st.subheader("Gap metrics")
-    analysis = _ui.memo("analysis", key, lambda p: measure_gap(embedded, seed, progress=p),
+    analysis = _ui.memo("analysis", key, lambda p: measure_gap(for_metrics(embedded, seed), seed, progress=p),
                         "Computing gap metrics (permutation test and bootstrap intervals)")
     where = "embeddings from the disk cache" if analysis.device == "cache" else f"on {analysis.device}"
-    st.caption(f"Embedder `{analysis.embedder}`, {where}; {len(analysis.xs)} source × {len(analysis.xt)} target "
-               "samples.")
+    of = (f" (a seeded, class-stratified subsample of {len(embedded.xs):,} × {len(embedded.xt):,}; the intervals "
+          "are for it)") if len(analysis.xs) < len(embedded.xs) or len(analysis.xt) < len(embedded.xt) else ""
+    st.caption(f"Embedder `{analysis.embedder}`, {where}; {len(analysis.xs):,} source × {len(analysis.xt):,} target "
+               f"samples{of}.")
     st.dataframe(pd.DataFrame(metric_rows(analysis.metrics)).set_index("metric"), width="stretch",
                  column_config={
                      "value": st.column_config.NumberColumn(format="%.3g", help="source vs target"),
@@ -160,13 +176,13 @@ selected = viz.selected_rows(event.selection.get("points", [])) if event is not 
 if selected:
     st.subheader(f"Selection: {len(selected)} samples")
     if source.modality == "text":
-        st.dataframe(selection_texts(analysis, selected, 120), hide_index=True, width="stretch",
+        st.dataframe(selection_texts(embedded, selected, 120), hide_index=True, width="stretch",
                      column_config={"text": st.column_config.TextColumn(width="large")})
         st.caption("The first 120 selected texts.")
     else:
-        st.image(viz.gallery(selection_images(analysis, selected, 120), []), caption="first 120 selected samples")
+        st.image(viz.gallery(selection_images(embedded, selected, 120), []), caption="first 120 selected samples")
     loaded = {role: _ui.load(st.session_state[f"{role}_spec"], role) for role in ("source", "target")}
-    table = selection_table(analysis, selected, {r: ds.domain for r, ds in loaded.items()},
+    table = selection_table(embedded, selected, {r: ds.domain for r, ds in loaded.items()},
                             {r: ds.fingerprint for r, ds in loaded.items()})
     st.dataframe(table, hide_index=True, width="stretch", column_order=["domain", "uid", "class"])
     st.caption("The CSV names each sample by its uid and the dataset's fingerprint: upload it on the Training "

@@ -129,3 +129,23 @@ def test_gap_page_says_why_an_embedder_is_unavailable(app: AppTest, tmp_path: Pa
     app.selectbox(key="gap_embedder").set_value("torchvision:resnet18").run()
     assert not app.exception
     assert any("resnet18-" in w.value and "unavailable" in w.value for w in app.warning)
+
+
+def test_gap_page_on_a_large_pair_says_what_it_shows(app: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    import da_core.gap_workflow as gw
+    import da_core.reduce as R
+
+    # the thresholds scaled down so the default pair (2,000 per domain on the page) counts as large
+    monkeypatch.setattr(gw, "SHOW_ALL_PER_DOMAIN", 500)
+    monkeypatch.setattr(gw, "SHOWN_PER_DOMAIN", 300)
+    monkeypatch.setattr(gw, "METRICS_PER_DOMAIN", 600)
+    monkeypatch.setattr(R, "FIT_MAX_POINTS", 1500)
+    app.switch_page("pages/gap.py").run()
+    app.number_input(key="gap_seed").set_value(7).run()  # keys of their own: nothing cached by other tests
+    assert not app.exception, [e.value for e in app.exception]
+    captions = [c.value for c in app.caption]
+    assert any(c.startswith("Showing 600 of 3,797 points (300 of 2,000 source, 300 of 1,797 target") for c in captions)
+    assert any("UMAP fitted on 1,500 points" in c and "other 2,297 placed" in c for c in captions)
+    assert any("600 source × 600 target samples (a seeded, class-stratified subsample of 2,000 × 1,797" in c
+               for c in captions)
+    assert len(app.get("plotly_chart")) >= 3  # the map, the density overview and the worst classes

@@ -153,3 +153,68 @@ def test_metric_table_and_the_verdict_sentence() -> None:
     assert gap_verdict(metrics) == (False, "**No significant gap.** MMD² = 0.001 (baseline 0.002); permutation "
                                            "p = 0.41.")
     assert gap_verdict({"coral": metrics["coral"]}) is None
+
+
+# ------------------------------------------------------------------------------------------ many points
+
+
+def test_a_large_map_draws_a_stated_subsample_per_domain(monkeypatch) -> None:
+    import da_core.gap_workflow as gw
+
+    domains = np.array(["source"] * 120 + ["target"] * 30)
+    assert gw.shown_rows(domains) is None  # below the threshold every point is drawn
+    monkeypatch.setattr(gw, "SHOW_ALL_PER_DOMAIN", 100)
+    monkeypatch.setattr(gw, "SHOWN_PER_DOMAIN", 50)
+    rows = gw.shown_rows(domains, seed=3)
+    assert rows is not None and np.all(np.diff(rows) > 0)
+    assert (domains[rows] == "source").sum() == 50 and (domains[rows] == "target").sum() == 30
+    assert np.array_equal(rows, gw.shown_rows(domains, seed=3))  # seeded
+    notes = gw.map_notes(domains, rows, {"fitted": 100, "placed": 50, "placement": "mean of the 10 nearest"})
+    assert notes[0].startswith("Showing 80 of 150 points (50 of 120 source, 30 of 30 target")
+    assert "UMAP fitted on 100 points" in notes[1] and "other 50 placed" in notes[1]
+    assert gw.map_notes(domains, None, {}) == []
+
+
+def test_the_metrics_of_a_large_pair_run_on_a_stratified_subsample() -> None:
+    from da_core.gap_workflow import for_metrics
+
+    src = make_dataset(np.zeros((40, 1, 4, 4), dtype=np.uint8), [0] * 30 + [1] * 10, ["a", "b"], "src")
+    tgt = make_dataset(np.zeros((12, 1, 4, 4), dtype=np.uint8), [0, 1] * 6, ["a", "b"], "tgt")
+    pair = EmbeddedPair("pixels", "cpu", src, tgt, np.arange(40.0)[:, None], np.arange(12.0)[:, None], 0.0)
+    assert for_metrics(pair, per_domain=40) is pair
+    small = for_metrics(pair, seed=1, per_domain=20)
+    assert len(small.xs) == len(small.source) == 20 and len(small.xt) == 12
+    assert small.source.counts == {"a": 15, "b": 5}
+    # each kept vector stays beside its own sample
+    kept = [src.uids.index(u) for u in small.source.uids]
+    assert small.xs[:, 0].tolist() == [float(i) for i in kept]
+
+
+def test_selection_on_a_subsampled_map_still_gives_uids() -> None:
+    from da_core import viz
+
+    pair = _small_pair()
+    points, domains, labels = map_points(pair)
+    fig = viz.embedding_map_figure(points, domains, labels, ["a", "b"], rows=np.array([1, 4]))
+    drawn = [row for trace in fig.data for row, _ in trace.customdata]
+    assert sorted(drawn) == [1, 4]  # the subsample keeps the rows of the whole map
+    picked = viz.selected_rows([{"customdata": [4, 0]}, {"customdata": {"0": 1, "1": 1}}])
+    from da_core.gap_workflow import selection_table
+
+    table = selection_table(pair, picked, {}, {})
+    assert table["uid"].tolist() == [pair.source.uids[1], pair.target.uids[1]]
+
+
+def test_the_density_overview_counts_every_point() -> None:
+    from da_core import viz
+
+    rng = np.random.default_rng(0)
+    coords = np.concatenate([rng.normal(0, 1, (500, 2)), rng.normal(3, 1, (200, 2))])
+    domains = np.array(["source"] * 500 + ["target"] * 200)
+    fig = viz.density_figure(coords, domains, bins=20)
+    src, tgt, diff = fig.data
+    assert np.nansum(10 ** np.asarray(src.z, dtype=float)) == pytest.approx(500)
+    assert np.nansum(10 ** np.asarray(tgt.z, dtype=float)) == pytest.approx(200)
+    z = np.asarray(diff.z, dtype=float)
+    assert np.nansum(z) == pytest.approx(0, abs=1e-6)  # shares sum to one on both sides
+    assert z[15, 15] > 0 > z[5, 5]  # the target's corner is red, the source's blue

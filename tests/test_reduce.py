@@ -258,3 +258,34 @@ def test_umap_learn_compiled_reads_the_numba_cache(tmp_path, monkeypatch: pytest
     assert R.umap_learn_compiled()
     monkeypatch.setattr(R, "_UMAP_LEARN_COMPILING", True)
     assert not R.umap_learn_compiled()  # a warm-up compiling right now: torchdr answers meanwhile
+
+
+# ------------------------------------------------------------------------------------------ many points
+
+
+def test_a_point_is_placed_among_its_nearest_fitted_neighbours() -> None:
+    from da_core.reduce import place
+
+    fitted = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]])
+    coords = np.array([[1.0, 1.0], [2.0, 1.0], [1.0, 2.0], [2.0, 2.0]], dtype=np.float32)
+    on_top = place(fitted, coords, fitted[[2]], k=3)
+    np.testing.assert_allclose(on_top, coords[[2]], atol=1e-4)  # a copy of a fitted point lands on it
+    middle = place(fitted, coords, np.array([[5.0, 5.0]]), k=4)
+    np.testing.assert_allclose(middle, [[1.5, 1.5]], atol=1e-5)  # equidistant: the plain mean
+
+
+def test_a_map_past_its_fit_size_is_fitted_on_a_share_of_each_stratum_and_the_rest_placed() -> None:
+    from da_core.reduce import reduce_many
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 8)) * 6
+    labels = rng.integers(0, 3, 900)
+    x = (centres[labels] + rng.normal(size=(900, 8))).astype(np.float32)
+    strata = np.array(["source"] * 600 + ["target"] * 300)
+    res = reduce_many(x, "umap", strata=strata, fit_max=300, seed=1, engine="torchdr")
+    assert res.coords.shape == (900, 2) and np.isfinite(res.coords).all()
+    assert res.params["fitted"] == 300 and res.params["placed"] == 600
+    # placed points keep the clusters the fitted ones form
+    assert knn_label_accuracy(res.coords, labels) > 0.95
+    small = reduce_many(x[:200], "umap", fit_max=300, seed=1, engine="torchdr")
+    assert "placed" not in small.params  # under the fit size: an ordinary map of every point
