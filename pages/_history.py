@@ -95,3 +95,25 @@ def robustness_section(final: dict[str, Any], prefix: str) -> bool:
     st.caption(f"Measured after training on {rob['samples']} held-out target samples (clean accuracy "
                f"{rob['clean_acc']:.1%} on them) in {rob['seconds']:.1f} s; ε in {rob.get('eps_units')}.")
     return True
+
+
+@st.cache_data(show_spinner="Laying out the training film (a map per evaluation)…", max_entries=16)
+def _film_layout(data: bytes) -> Any:
+    from da_core.train.film import Film, film_frames
+
+    return film_frames(Film.from_bytes(data))
+
+
+def film_section(store: Any, run_id: int, classes: list[str] | None, prefix: str) -> bool:
+    """A run's training film (the held-out features at each evaluation on aligned maps, with a slider and play
+    button), keyed ``{prefix}_film``; False, drawing nothing, when the run kept none."""
+    from da_core.train.film import Film, describe, film_figure, film_story, target_accuracy
+
+    data = store.film(run_id)
+    if not data:
+        return False
+    film = Film.from_bytes(data)
+    accuracy = target_accuracy(store.metrics([run_id], ["target_acc"]))
+    st.plotly_chart(film_figure(film, _film_layout(data), classes, accuracy), key=f"{prefix}_film", width="stretch")
+    st.caption(f"{film_story(film, accuracy)} {describe(film)}")
+    return True

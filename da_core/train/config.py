@@ -125,6 +125,7 @@ class TrainConfig:
     adapt_step: float = 0.05
     robustness: bool = True
     robust_samples: int | None = None
+    film: bool = True
     evals_per_epoch: int = 2
     eval_samples: int | None = None
     source_fold: list[int] | None = None

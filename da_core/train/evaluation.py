@@ -39,6 +39,7 @@ class Evaluator:
         self.features: tuple[torch.Tensor, torch.Tensor] | None = None
         self.metrics: dict[str, Any] = {}
         self.history: list[dict[str, Any]] = []  # every evaluation's step and metrics (validators included)
+        self.on_features: Callable[[int, tuple[torch.Tensor, torch.Tensor]], None] | None = None  # e.g. the film
 
     @staticmethod
     def mid_epoch_steps(start_step: int, steps_per_epoch: int, evals_per_epoch: int) -> set[int]:
@@ -59,6 +60,8 @@ class Evaluator:
             feats, preds = None, (self.predict(sx), self.predict(tx))
         out = self.adopt(preds, step, epoch, logits, timed_from=t)
         self.features = feats
+        if feats is not None and self.on_features is not None:
+            self.on_features(step, feats)
         return out
 
     def adopt(self, predictions: tuple[torch.Tensor, torch.Tensor], step: int, epoch: int,

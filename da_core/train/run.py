@@ -237,5 +237,10 @@ def execute_run(config: TrainConfig, store: RunStore, run_id: int, job: Job | No
         return failed(f"the run trained to the end but its metrics could not all be saved: {problem}",
                       final=result.final, details=result.details, user_error=True, store_error=True)
     recorded = record_end(store, run_id, result.status, result.message, final=result.final, details=result.details)
+    if result.film:
+        try:
+            store.save_film(run_id, result.film)
+        except StoreError as exc:  # the run is recorded; only its film is missing
+            log.warning("run %s: its training film could not be kept: %s", run_id, exc)
     return {"status": result.status, "message": result.message, "final": result.final, "history": result.history,
             "details": result.details, "seconds": result.seconds, "recorded": recorded}

@@ -89,6 +89,10 @@ CREATE TABLE IF NOT EXISTS metrics (
     name TEXT NOT NULL,
     value REAL
 );
+CREATE TABLE IF NOT EXISTS films (
+    run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+    data BLOB NOT NULL
+);
 CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id, name, step);
 CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
 CREATE INDEX IF NOT EXISTS runs_sweep ON runs(sweep_id);
@@ -484,6 +488,31 @@ class RunStore:
         """Delete a run's metric rows (an attempt retried from the start); returns how many went."""
         with self._writing() as conn:
             return int(conn.execute("DELETE FROM metrics WHERE run_id = ?", (int(run_id),)).rowcount)
+
+    def save_film(self, run_id: int, data: bytes) -> None:
+        """Keep a run's training film (:mod:`da_core.train.film`), replacing an earlier one."""
+        with self._writing() as conn:
+            conn.execute("INSERT OR REPLACE INTO films (run_id, data) VALUES (?, ?)",
+                         (int(run_id), sqlite3.Binary(data)))
+
+    def film(self, run_id: int) -> bytes | None:
+        """A run's training film, or None (none was kept, or an older read-only history has no film table)."""
+        try:
+            rows = self._query("SELECT data FROM films WHERE run_id = ?", (int(run_id),))
+        except (StoreError, sqlite3.Error):
+            return None
+        return bytes(rows[0]["data"]) if rows else None
+
+    def has_films(self, run_ids: Sequence[int]) -> set[int]:
+        """Which of ``run_ids`` have a film."""
+        ids = [int(i) for i in run_ids]
+        if not ids:
+            return set()
+        try:
+            rows = self._query(f"SELECT run_id FROM films WHERE run_id IN ({','.join('?' * len(ids))})", ids)
+        except (StoreError, sqlite3.Error):
+            return set()
+        return {int(r["run_id"]) for r in rows}
 
     def get_run(self, run_id: int) -> RunRecord | None:
         """One run, or None."""

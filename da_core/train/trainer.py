@@ -39,6 +39,7 @@ from da_core.train.baseline import Baseline, source_only_baseline
 from da_core.train.config import TrainConfig
 from da_core.train.data import Batch, DataPlan, TrainData, effective_batch_size, prepare_data
 from da_core.train.evaluation import Evaluator, confusion, per_class_accuracy
+from da_core.train.film import FilmRecorder
 from da_core.train.lora import parameter_counts, with_lora
 from da_core.train.objectives import Objective, StepInputs, dann_lambda, grad_reverse, objective_for
 from da_core.train.robustness import RobustnessInputs, measure_robustness
@@ -77,9 +78,10 @@ class TrainResult:
     seconds: float
     message: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    film: bytes | None = None  # the training film (:mod:`da_core.train.film`), kept with the run by the store
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
+        """JSON-able form (without the film)."""
         return {"status": self.status, "final": self.final, "history": self.history,
                 "seconds": round(self.seconds, 3), "message": self.message, "details": self.details}
 
@@ -116,6 +118,7 @@ class _Run:
     schedule: StrengthSchedule
     space: Space | None  # where adversarial perturbations live (training and the robustness measure)
     eps_scale: float  # the adversarial ball's radius at strength 1
+    film: FilmRecorder | None = None  # the held-out features at each evaluation (``config.film``)
 
 
 class Trainer:
@@ -293,6 +296,8 @@ class Trainer:
         # a random head is scored; otherwise the model starts as the baseline, already scored
         last = (run.evaluate(0, 0) if self.config.head_init == "random"
                 else run.evaluate.adopt(run.baseline.predictions, 0, 0, run.baseline.logits))
+        if run.film is not None and not run.film.steps:  # the film starts from the backbone before training
+            run.film.capture(0, run.baseline.features)
         eval_before = run.evaluate.seconds
         t_train = time.perf_counter()
         status, message, step, epoch, last = self._train(run, last)
@@ -333,6 +338,10 @@ class Trainer:
                              logits=lambda f: self.model.head(f),
                              source_weights=self._importance(baseline, plan, cfg.split_seed), seed=cfg.split_seed)
         evaluate.seconds = baseline.seconds
+        film = FilmRecorder(plan.source_eval[1].cpu(), plan.target_eval[1].cpu(), cfg.split_seed) if cfg.film \
+            else None
+        if film is not None:
+            evaluate.on_features = film.capture
         modality = data.source_train.modality
         space = space_for(modality, bb.preprocess, bb.module, bb.pad_id) if cfg.adversarial or cfg.robustness \
             else None
@@ -340,7 +349,7 @@ class Trainer:
             plan.notes.append(f"adversarial training needs the encoder's input embeddings, which {cfg.backbone} does "
                               "not expose: trained on clean batches")
         return _Run(device, data, k, bb, plan, baseline, objective, opt, sched, evaluate, augment, gen, aug_gen,
-                    StrengthSchedule(cfg), space, eps_scale(modality, cfg.adv_eps))
+                    StrengthSchedule(cfg), space, eps_scale(modality, cfg.adv_eps), film)
 
     def _train(self, run: _Run, last: dict[str, Any]) -> tuple[str, str, int, _Epoch, dict[str, Any]]:
         """The loop over epochs and batches: (status, message, steps done, the last epoch, its last metrics)."""
@@ -449,7 +458,8 @@ class Trainer:
         final["best_by"] = best_by(evaluate.history)
         final["robustness"] = robustness
         self._emit("end", {"status": status, "message": message, "final": final})
-        return TrainResult(status, final, list(self.history), seconds, message, details)
+        film = run.film.to_bytes() if run.film is not None and status != "diverged" else None
+        return TrainResult(status, final, list(self.history), seconds, message, details, film)
 
 
 def _capped(x: torch.Tensor, n: int, seed: int) -> torch.Tensor:
