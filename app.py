@@ -24,6 +24,7 @@ PAGE_NEEDS: dict[str, tuple[str, ...]] = {
     "augment": ("datasets",),
     "select": ("datasets",),
     "study": ("datasets",),
+    "lesson": ("datasets", "model", "embeddings", "map", "metrics"),
 }
 
 st.set_page_config(page_title="Domain Shift Studio", page_icon=str(ASSETS / "icon.svg"), layout="wide")
@@ -31,6 +32,7 @@ st.logo(str(ASSETS / "logo.svg"), icon_image=str(ASSETS / "icon.svg"), size="lar
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/lesson.py", title="Lesson", icon=":material/school:"),
     st.Page("pages/datasets.py", title="Datasets", icon=":material/dataset:"),
     st.Page("pages/gap.py", title="Gap map", icon=":material/scatter_plot:"),
     st.Page("pages/select.py", title="Selection", icon=":material/filter_alt:"),

@@ -1,0 +1,230 @@
+"""The Lesson page's five steps: each runs the real pages' library calls under the same cache keys (so a step
+whose page already ran, or the warm-up, is instant), draws their figures and returns what it measured as a
+:class:`da_core.lesson.Reveal` (None while a step still waits for its runs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from da_core import lesson, viz
+from pages import _history, _ui
+
+GAP = {"max_samples": 2000, "seed": 0, "n_components": 2, "n_neighbors": 15, "min_dist": 0.1, "engine": "auto"}
+
+
+@dataclass
+class Context:
+    """The lesson's pair and how to draw."""
+
+    source: Any
+    target: Any
+    source_spec: str
+    target_spec: str
+    presenter: bool
+
+    @property
+    def modality(self) -> str:
+        return str(self.source.modality)
+
+    def chart(self, fig: Any, key: str) -> None:
+        """A figure, larger in presenter mode."""
+        if self.presenter:
+            fig.update_layout(font={"size": 18}, height=int((fig.layout.height or 450) * 1.35))
+        st.plotly_chart(fig, key=f"lesson_{key}", width="stretch")
+
+
+# ------------------------------------------------------------------------------------------ shared computations
+
+
+def _embedded(ctx: Context, run: bool) -> Any:
+    """The Gap map's embeddings of the pair (its default embedder, cap and seed; its cache key)."""
+    from da_core.embed import default_embedder
+    from da_core.gap_workflow import embed_for_gap, gap_key
+
+    emb = default_embedder(ctx.modality)
+    key = gap_key(ctx.source, ctx.target, emb, GAP["max_samples"], GAP["seed"])
+    if not (run or _ui.is_cached("embedding", key)):
+        return None, key
+    return _ui.memo("embedding", key, lambda p: embed_for_gap(ctx.source, ctx.target, emb, GAP["max_samples"],
+                                                              GAP["seed"], progress=p),
+                    f"Computing embeddings ({emb})"), key
+
+
+def _analysis(embedded: Any, key: str) -> Any:
+    """The Gap map's metrics of those embeddings (the same call and key as the page)."""
+    from da_core.gap_workflow import for_metrics, measure_gap
+
+    return _ui.memo("analysis", key, lambda p: measure_gap(for_metrics(embedded, GAP["seed"]), GAP["seed"],
+                                                           progress=p),
+                    "Computing gap metrics (permutation test and bootstrap intervals)")
+
+
+def cached(ctx: Context, key: str) -> bool:
+    """Whether a step's results are in the shared cache already (so it is instant)."""
+    from da_core.embed import default_embedder
+    from da_core.gap_workflow import gap_key
+
+    gkey = gap_key(ctx.source, ctx.target, default_embedder(ctx.modality), GAP["max_samples"], GAP["seed"])
+    if key in ("domains", "gap"):
+        return _ui.is_cached("analysis", gkey)
+    if key == "augment":
+        return _ui.is_cached("augment-measure", _augment_inputs(ctx)[-1])
+    if key == "select":
+        return _ui.is_cached("selection", _select_inputs(ctx)[-1])
+    return False
+
+
+# ------------------------------------------------------------------------------------------ steps
+
+
+def domains(ctx: Context, run: bool) -> lesson.Reveal | None:
+    """Step 1: samples of both domains and their class balance; the source-trained probe on both."""
+    from da_core.data import textstats
+
+    left, right = st.columns(2, gap="large")
+    for col, role, ds in ((left, "source", ctx.source), (right, "target", ctx.target)):
+        col.markdown(f"**{role}**: `{ds.domain}` ({len(ds):,} samples)")
+        if ctx.modality == "text":
+            col.dataframe(textstats.samples_per_class(ds, 2, 0), hide_index=True, width="stretch",
+                          column_config={"text": st.column_config.TextColumn(width="large")})
+        else:
+            col.image(viz.sample_grid(ds, per_class=6 if ctx.presenter else 8, seed=0,
+                                      scale=4 if ctx.presenter else 2), width="stretch")
+    embedded, key = _embedded(ctx, run)
+    if embedded is None:
+        return None
+    analysis = _analysis(embedded, key)
+    return lesson.reveal_domains(analysis.probe, len(ctx.source.classes))
+
+
+def gap(ctx: Context, run: bool) -> lesson.Reveal | None:
+    """Step 2: both domains on the Gap map's UMAP, and its metrics with their baselines."""
+    import pandas as pd
+
+    from da_core.gap_workflow import map_key, map_points, metric_rows, shown_rows
+    from da_core.reduce import reduce_many
+
+    embedded, key = _embedded(ctx, run)
+    if embedded is None:
+        return None
+    points, domains_, labels = map_points(embedded)
+    mkey = map_key(key, GAP["n_components"], GAP["n_neighbors"], GAP["min_dist"], GAP["engine"])
+    result = _ui.memo("map", mkey, lambda p: reduce_many(points, "umap", strata=domains_, n_components=2,
+                                                           n_neighbors=GAP["n_neighbors"], min_dist=GAP["min_dist"],
+                                                           seed=GAP["seed"], engine=GAP["engine"], progress=p),
+                      "Computing UMAP")
+    analysis = _analysis(embedded, key)
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        ctx.chart(viz.embedding_map_figure(result.coords, domains_, labels, embedded.source.classes, "domain",
+                                           rows=shown_rows(domains_, GAP["seed"])), "gap_map")
+    rows = pd.DataFrame(metric_rows(analysis.metrics)).set_index("metric")
+    right.dataframe(rows[["value", "baseline", "95% CI", "p", "gap?"]], width="stretch")
+    return lesson.reveal_gap(analysis.metrics)
+
+
+def _augment_inputs(ctx: Context) -> tuple[Any, list[float], str, int, str]:
+    from da_core.augment import editor
+    from da_core.augment.lab import DEFAULT_GRID, MEASURE_GRIDS
+    from da_core.augment.measure import DEFAULT_EMBEDDERS, IMAGE_MAX_SAMPLES, TEXT_MAX_SAMPLES
+    from da_core.augment.text_ops import default_pipeline_for
+
+    pipeline = default_pipeline_for(ctx.modality)
+    grid = MEASURE_GRIDS[DEFAULT_GRID]
+    embedder = DEFAULT_EMBEDDERS[ctx.modality]
+    max_samples = TEXT_MAX_SAMPLES if ctx.modality == "text" else IMAGE_MAX_SAMPLES
+    key = editor.measure_key(pipeline, ctx.source.fingerprint, ctx.target.fingerprint, grid, embedder, max_samples)
+    return pipeline, grid, embedder, max_samples, key
+
+
+def augment(ctx: Context, run: bool) -> lesson.Reveal | None:
+    """Step 3: the lab's default pipeline measured over strength (the lab's call and key)."""
+    from da_core.augment.measure import measure_over_augmentation
+
+    pipeline, grid, embedder, max_samples, key = _augment_inputs(ctx)
+    st.caption(f"The lab's starting pipeline, measured at strengths {', '.join(f'{g:g}' for g in grid)}: "
+               f"{pipeline.describe(1.0)} (at full strength).")
+    if not (run or _ui.is_cached("augment-measure", key)):
+        return None
+    report = _ui.memo("augment-measure", key,
+                      lambda p: measure_over_augmentation(pipeline, ctx.source, ctx.target, strengths=grid,
+                                                          embedder=embedder, max_samples=max_samples,
+                                                          seed=pipeline.seed, progress=p),
+                      f"Computing over-augmentation measures ({len(grid)} strengths, {embedder})")
+    ctx.chart(viz.over_augmentation_figure(report), "augment")
+    return lesson.reveal_augment(report)
+
+
+def _select_inputs(ctx: Context) -> tuple[str, dict[str, Any], str, str]:
+    from da_core.embed import default_embedder
+    from da_core.select import DEFAULT_METHOD, selectors, view
+
+    values = selectors(ctx.modality)[DEFAULT_METHOD].resolve({})
+    emb = default_embedder(ctx.modality)
+    key = view.selection_key(ctx.source, ctx.target, DEFAULT_METHOD, values, emb, GAP["max_samples"], GAP["seed"])
+    return DEFAULT_METHOD, values, emb, key
+
+
+def select(ctx: Context, run: bool) -> lesson.Reveal | None:
+    """Step 4: the Selection page's default selector, and its gap curve against random subsets."""
+    from da_core.select import DEFAULT_FRACTION, figures, select_source, view
+
+    method, values, emb, key = _select_inputs(ctx)
+    if not (run or _ui.is_cached("selection", key)):
+        return None
+    result = _ui.memo("selection", key, lambda p: select_source(ctx.source, ctx.target, method, values,
+                                                                 DEFAULT_FRACTION, emb, GAP["max_samples"],
+                                                                 GAP["seed"], progress=p),
+                      f"Computing the selection ({method}, {emb})")
+    result = view.at_fraction(result, DEFAULT_FRACTION)
+    ctx.chart(figures.gap_curve_figure(result.curve, result.fraction), "select_curve")
+    return lesson.reveal_select(result)
+
+
+def compare(ctx: Context, run: bool, manager: Any, session: str) -> lesson.Reveal | None:
+    """Step 5: a study of source only, augmented and DANN (two seeds), reused when the history has it; its
+    figures, and the DANN run's training film."""
+    from da_core.study import figures
+    from da_core.study.runner import estimate_seconds
+
+    spec = lesson.study_spec(ctx.modality, ctx.source_spec, ctx.target_spec)
+    done = lesson.finished_study(manager.store, spec)
+    if done is None:
+        job = manager.current(st.session_state.get(f"lesson_job_{ctx.modality}"), session, "study")
+        if job is None and run:
+            job = manager.submit_study(spec, session, origin="page")
+            st.session_state[f"lesson_job_{ctx.modality}"] = job.id
+        if job is None:
+            seconds, basis = estimate_seconds(spec, manager.store, len(ctx.source))
+            if seconds:
+                st.caption(f"{spec.run_count()} runs: about {seconds / 60:.1f} min, {basis}.")
+            return None
+        _progress(job)
+        return None
+    result = manager.store.get_sweep(done).result or {}
+    arms = result.get("arms") or []
+    order = [a["name"] for a in arms]
+    left, right = st.columns(2)
+    with left:
+        ctx.chart(figures.accuracy_figure(arms, order), "compare_acc")
+    with right:
+        ctx.chart(figures.paired_figure(arms), "compare_paired")
+    dann = next((a for a in arms if a["name"] == "dann" and a.get("runs")), None)
+    if dann is not None:
+        st.markdown("**The DANN run's training film**: the held-out samples of both domains at each evaluation.")
+        _history.film_section(manager.store, int(dann["runs"][-1]), list(ctx.source.classes), "lesson")
+    st.caption(f"Study #{done} in the history ({len(spec.seeds)} seeds per arm); the Study page shows it in full.")
+    return lesson.reveal_compare(result)
+
+
+@st.fragment(run_every=2.0)
+def _progress(job: Any) -> None:
+    """The running study's progress, polled every two seconds; the page reruns when it ends."""
+    snap = job.snapshot()
+    st.progress(min(max(snap["progress"], 0.0), 1.0),
+                text=f"Study #{snap['sweep_id']}: {snap['message'] or 'starting…'}")
+    if job.done:
+        st.rerun(scope="app")
