@@ -23,8 +23,10 @@ st.write(
     "evaluations. When the target has labels, the table at the end says how far each validator could be trusted."
 )
 
+from da_core.train.form import backend_choice, form_values  # noqa: E402
 from da_core.train.validators import validators  # noqa: E402  (after the title: the page shows at once)
 from da_core.tune import PRUNERS, SAMPLERS, TuneSpec, default_space  # noqa: E402
+from da_core.tune.form import TUNE_FORM  # noqa: E402
 from da_core.tune.runner import CV_VALIDATORS  # noqa: E402
 
 SESSION = st.session_state.setdefault("_tune_session", uuid.uuid4().hex)
@@ -80,7 +82,11 @@ with st.expander("Search settings", expanded=not manager.jobs(session=SESSION)):
                          "each holding out one fold, and is scored by their mean.")
     if VALIDATORS[st.session_state["tu_validator"]].oracle:
         st.warning("Tuning on target accuracy uses the target's labels: fine as a reference, not as a recipe.")
+    for field in TUNE_FORM.values():
+        _ui.remember(field.key, field.default)
+    _train_form.backend_widgets(TUNE_FORM)  # Ray: the search through Ray Tune (no cross-validation there)
     _ui.store("tu_options", "tu_validator", "tu_sampler", "tu_pruner", "tu_trials", "tu_minutes", "tu_cv",
+              *(field.key for field in TUNE_FORM.values()),
               *(f"tu_{n}_{part}" for n in chosen for part in (("choices",) if space[n].choices else ("low", "high"))))
 
 
@@ -93,7 +99,8 @@ def _start() -> None:
         spec = TuneSpec(base, parse_space(dims) if dims else None, s["tu_validator"], s["tu_sampler"],
                         s["tu_pruner"], int(s["tu_trials"]), float(s["tu_minutes"]) or None,
                         cv_folds=int(s["tu_cv"]) if s["tu_validator"] in CV_VALIDATORS else 0)
-        job = manager.submit_tune(spec, SESSION)
+        backend, ray = backend_choice(form_values(TUNE_FORM, s))
+        job = manager.submit_tune(spec, SESSION, backend=backend, ray=ray)
     except (DAError, ValueError) as exc:
         s["tune_error"] = f"**Cannot start the search.** {exc}"
         return

@@ -1,5 +1,6 @@
-"""Sweeps on Ray (``make test-ray``): a local Ray of 2 CPUs; the same metrics as the local backend, one task's
-failure retried once and then recorded without losing the others, Stop, and the history written by the driver."""
+"""Sweeps, studies and searches on Ray (``make test-ray``): a local Ray of 2 CPUs; the same metrics as the local
+backend, one task's (or trial's) failure retried once and then recorded without losing the others, Stop, Ray
+Tune's scheduler pruning a trial, and the history written by the driver."""
 
 from __future__ import annotations
 
@@ -155,3 +156,175 @@ def test_a_study_on_ray_pairs_the_same_runs_as_locally(tmp_path: Path) -> None:
     assert on_ray.status == "finished" and len(on_ray.records) == 4
     assert accs(on_ray) == accs(local)
     assert on_ray.to_dict()["recommendation"] == local.to_dict()["recommendation"]
+
+
+# ------------------------------------------------------------------------------------ tuning through Ray Tune
+
+def _search(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, base: dict, sampler: str, pruner: str, trials: int,
+            space: dict | None = None) -> Any:
+    """A small search's spec, with Optuna's storage in this test's own folder."""
+    from da_core.tune import TuneSpec, parse_space
+
+    monkeypatch.setenv("DA_DATA_DIR", str(tmp_path))
+    space = space or {"lr": {"low": 1e-3, "high": 1e-2, "log": True}}
+    return TuneSpec(TrainConfig.from_dict(base), parse_space(space), "im", sampler, pruner, trials, seed=0)
+
+
+def test_a_search_through_ray_tune_records_the_same_trials_as_a_local_one(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The random sampler's sequence is the same through Tune's Optuna searcher (the same sampler, asked in trial
+    order), so trial by trial the same params give the same scores; the record has the local one's shape."""
+    import optuna
+    import torch
+
+    from da_core.tune import run_tune
+    from da_core.tune.figures import search_figures
+
+    spec = _search(monkeypatch, tmp_path, BASE, "random", "none", 3)
+    store = RunStore(tmp_path / "runs.sqlite")  # one store: the two searches get their own ids and Optuna studies
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each trial has: one CPU, one thread
+    try:
+        local = run_tune(spec, store)
+    finally:
+        torch.set_num_threads(threads)
+    seen: list[int] = []
+    on_ray = run_tune(spec, store, on_trial=lambda t: seen.append(t["number"]), backend="ray", ray=OPTIONS)
+    assert on_ray["status"] == "finished" and sorted(seen) == [0, 1, 2]
+
+    def trials(result: dict) -> list[tuple]:
+        return [(t["number"], t["state"], t["params"], t["validators"], t["target_acc"]) for t in result["trials"]]
+
+    assert trials(on_ray) == trials(local)
+    assert set(on_ray) == set(local) and on_ray["best"] == local["best"] and on_ray["agreement"] == local["agreement"]
+    assert all(set(a) == set(b) for a, b in zip(on_ray["trials"], local["trials"]))
+    for trial in on_ray["trials"]:
+        run = store.get_run(trial["run_id"])
+        assert run.status == "finished" and run.sweep_id == on_ray["search_id"] != local["search_id"]
+        metrics = store.metrics([run.id])
+        assert {"train_loss", "target_acc", "val_im"} <= set(metrics["name"])  # streamed back, written here
+        assert len(metrics[metrics["name"] == "train_loss"]) == 6
+    study = optuna.load_study(study_name=on_ray["study"], storage=f"sqlite:///{tmp_path / 'optuna.sqlite'}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
+    assert [t.value for t in study.trials] == [t["validators"]["im"] for t in local["trials"]]
+    assert "history" in search_figures(on_ray["study"])  # the Tuning page's figures read it as a local search's
+
+
+def _fake_body(config: dict, data: Any, emit: Any, stop: threading.Event) -> dict:
+    """A run without a model (fast and exact): 10 steps between evaluations, each scoring the im validator at
+    ``scores[trial]``; it stops, like the trainer, at the first batch after the stop flag.  ``fail`` names trials
+    that raise: ``"always"``, or ``"once"`` (the first attempt, after a step)."""
+    import time
+
+    extra, total = config["extra"], config["max_steps"]
+    trial, score = extra["trial"], extra["scores"][extra["trial"]]
+    failing = extra.get("fail", {}).get(str(trial))
+    marker = Path(extra.get("marker", ".")) / f"trial-{trial}"
+    if failing == "always" or (failing == "once" and not marker.exists()):
+        marker.touch()
+        emit("step", {"step": 1, "epoch": 1, "train_loss": 9.0, "train_acc": 0.0, "lr": 0.1})
+        raise RuntimeError(f"worker trouble on trial {trial}")
+    emit("start", {"total_steps": total})
+    status, step = "finished", 0
+    while step < total:
+        if stop.is_set():
+            status = "stopped"
+            break
+        time.sleep(extra.get("pause", 0.01))
+        step += 1
+        emit("step", {"step": step, "epoch": 1, "train_loss": 1.0 / step, "train_acc": 0.5, "lr": config["lr"]})
+        if step % 10 == 0:
+            emit("eval", {"step": step, "epoch": 1, "source_acc": 0.9, "target_acc": score, "val_im": score})
+    final = {"source_acc": 0.9, "target_acc": score, "train_loss": 1.0, "steps": step, "total_steps": total,
+             "validators": {"val_im": score}}
+    message = f"stopped by the user after {step} steps" if status == "stopped" else ""
+    emit("end", {"status": status, "message": message, "final": final})
+    return {"status": status, "final": final, "history": [], "seconds": 0.1, "message": message, "details": {}}
+
+
+@pytest.fixture()
+def fake_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ray sessions whose runs are :func:`_fake_body`'s."""
+    from da_core.scale.ray_runs import RaySession
+
+    original = RaySession.__init__
+
+    def fake(self: Any, options: Any, data: Any = None, body: Any = None) -> None:
+        original(self, options, data, _fake_body)
+
+    monkeypatch.setattr(RaySession, "__init__", fake)
+
+
+FAKE = {**BASE, "max_steps": 60}
+
+
+def test_the_scheduler_prunes_a_poor_trial_where_the_pruner_would(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  fake_runs: None) -> None:
+    """Median: the third trial, far below the first two, is stopped at its first evaluation; the grid sampler
+    runs each of its three points once although five trials were asked for."""
+    import optuna
+
+    from da_core.tune import run_tune
+
+    base = {**FAKE, "extra": {"scores": [0.8, 0.7, 0.2], "pause": 0.05}}
+    spec = _search(monkeypatch, tmp_path, base, "grid", "median", 5, {"lr": {"choices": [0.001, 0.002, 0.003]}})
+    store = RunStore(tmp_path / "runs.sqlite")
+    result = run_tune(spec, store, backend="ray", ray=OPTIONS)
+    states = {t["number"]: t["state"] for t in result["trials"]}
+    assert states == {0: "COMPLETE", 1: "COMPLETE", 2: "PRUNED"}
+    assert sorted(t["params"]["lr"] for t in result["trials"]) == [0.001, 0.002, 0.003]
+    pruned = result["trials"][2]
+    assert pruned["message"] == "pruned by the median pruner after step 10 (im = 0.2)"
+    run = store.get_run(pruned["run_id"])
+    assert run.status == "stopped" and run.message == pruned["message"]
+    assert run.final["steps"] == 10  # it waited for Tune's answer at that evaluation, as a local trial does
+    assert pruned["validators"] == {"im": 0.2} and result["best"]["im"]["trial"] == 0
+    study = optuna.load_study(study_name=result["study"], storage=f"sqlite:///{tmp_path / 'optuna.sqlite'}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "PRUNED"]
+
+
+def test_stop_ends_the_search_and_starts_no_more_trials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        fake_runs: None) -> None:
+    import time
+
+    from da_core.tune import run_tune
+
+    base = {**FAKE, "max_steps": 2000, "extra": {"scores": [0.5] * 4, "pause": 0.01}}
+    spec = _search(monkeypatch, tmp_path, base, "random", "none", 4)
+    store = RunStore(tmp_path / "runs.sqlite")
+    stop = threading.Event()
+
+    def press_stop() -> None:  # once both slots are busy
+        while len(store.list_runs(status=("running",))) < 2:
+            time.sleep(0.1)
+        time.sleep(1.0)
+        stop.set()
+
+    threading.Thread(target=press_stop, daemon=True).start()
+    t0 = time.perf_counter()
+    result = run_tune(spec, store, stop=stop, backend="ray", ray=OPTIONS)
+    assert result["status"] == "stopped" and time.perf_counter() - t0 < 60
+    assert len(result["trials"]) == 2 and len(store.list_runs(sweep_id=result["search_id"])) == 2  # no more started
+    for trial in result["trials"]:
+        run = store.get_run(trial["run_id"])
+        assert trial["state"] == "FAIL" and run.status == "stopped" and 0 < run.final["steps"] < 2000  # as locally
+
+
+def test_a_failing_trial_is_retried_once_then_recorded_failed_and_the_others_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_runs: None) -> None:
+    from da_core.tune import run_tune
+
+    base = {**FAKE, "extra": {"scores": [0.6, 0.7, 0.8], "fail": {"1": "once", "2": "always"},
+                              "marker": str(tmp_path)}}
+    spec = _search(monkeypatch, tmp_path, base, "random", "none", 3)
+    store = RunStore(tmp_path / "runs.sqlite")
+    result = run_tune(spec, store, backend="ray", ray=OPTIONS)
+    by_number = {t["number"]: t for t in result["trials"]}
+    assert result["status"] == "finished" and len(by_number) == 3
+    assert by_number[0]["state"] == by_number[1]["state"] == "COMPLETE"  # trial 1: retried once, then fine
+    retried = store.metrics([by_number[1]["run_id"]])
+    assert 9.0 not in retried[retried["name"] == "train_loss"]["value"].tolist()  # the failed attempt's step went
+    failed = store.get_run(by_number[2]["run_id"])
+    assert by_number[2]["state"] == "FAIL" and failed.status == "failed"
+    assert "worker trouble on trial 2" in failed.message and "worker trouble" in by_number[2]["message"]
+    assert result["best"]["im"]["trial"] == 1

@@ -1,4 +1,4 @@
-"""Past one machine: many runs as Ray tasks (sweeps today; studies and searches to follow).
+"""Past one machine: many runs as Ray tasks (sweeps and studies; searches through Ray Tune).
 
 The default backend is ``local``: runs one after another in this process, as always, and needs no Ray.  The
 ``ray`` backend (:mod:`da_core.scale.ray_runs`, ``pip install -r requirements-scale.txt``) runs each run as a

@@ -1,11 +1,13 @@
 """Runs as Ray tasks, recorded by the driver (imported only for the ``ray`` backend: it needs Ray installed).
 
-A :class:`RaySession` serves one group of runs (a sweep).  It joins a cluster or starts a local Ray, puts the
-group's prepared data into the object store once, and keeps one event queue and one stop flag (two small
-actors) for all its runs.  :meth:`RaySession.train` gives :func:`da_core.train.run.execute_run` a ``train``
-function: it submits the run as a task and replays the task's events (start, step, eval, epoch, end) through the
-run's callbacks on the driver, so metrics land in the same history and the same live charts as a local run's,
-written by the driver alone.
+A :class:`RaySession` serves one group of runs (a sweep, a study, a search).  It joins a cluster or starts a
+local Ray, puts the group's prepared data into the object store once, and keeps one event queue and one stop
+flag (two small actors) for all its runs.  :meth:`RaySession.train` gives
+:func:`da_core.train.run.execute_run` a ``train`` function: it submits the run as a task and replays the task's
+events (start, step, eval, epoch, end) through the run's callbacks on the driver, so metrics land in the same
+history and the same live charts as a local run's, written by the driver alone.  A Ray Tune trial
+(:mod:`da_core.tune.ray_tune`) runs the same attempt (:func:`run_attempt`) in its actor and is replayed by the
+same :meth:`RaySession.replay`, routed by its trial id.
 
 - A task that raises is retried once (Ray's ``max_retries=1, retry_exceptions=True``); the retry's events
   replace the failed attempt's (the run's metrics so far are cleared when a new attempt starts).  A second
@@ -43,10 +45,12 @@ TaskBody = Callable[[dict[str, Any], Any, Callable[[str, dict[str, Any]], None],
 
 def train_body(config: dict[str, Any], data: Any, emit: Callable[[str, dict[str, Any]], None],
                stop: threading.Event) -> dict[str, Any]:
-    """What a task runs: the trainer on the config and the driver's data, reporting through ``emit``."""
+    """What a task runs: the trainer on the config and the driver's data, reporting through ``emit``; its result's
+    ``to_dict`` form with the training film beside it (bytes, for the driver's store)."""
     from da_core.train.trainer import Trainer
 
-    return Trainer(TrainConfig.from_dict(config), data, callbacks=[emit], stop=stop).run().to_dict()
+    result = Trainer(TrainConfig.from_dict(config), data, callbacks=[emit], stop=stop).run()
+    return {**result.to_dict(), "film": result.film}
 
 
 @ray.remote(num_cpus=0)
@@ -61,17 +65,20 @@ class _StopFlag:
         return self.value
 
 
-def _task(body: TaskBody, config: dict[str, Any], data: Any, run_id: int, events: Queue, flag: Any,
-          threads: int) -> dict[str, Any]:
-    """The task around a run: its attempt id, batched events to the driver, the stop flag watched."""
+def run_attempt(body: TaskBody, config: dict[str, Any], data: Any, key: Any, events: Queue, flag: Any,
+                threads: int, stop: threading.Event | None = None,
+                listen: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """One attempt at a run, wherever it runs (a task, a Tune trial's actor): its attempt id, its events batched to
+    the driver under ``key``, the stop flag watched (and ``stop``, set from outside), ``listen`` told each event
+    after it is queued.  The last event is ``_done`` with the result, or ``_error`` with what was raised."""
     import uuid
 
     import torch
 
     torch.set_num_threads(max(1, threads))
     attempt = uuid.uuid4().hex[:8]
-    stop, over = threading.Event(), threading.Event()
-    buffer: list[tuple[int, str, str, Any]] = []
+    stop, over = stop or threading.Event(), threading.Event()
+    buffer: list[tuple[Any, str, str, Any]] = []
     last = [time.perf_counter()]
 
     def flush() -> None:
@@ -81,9 +88,11 @@ def _task(body: TaskBody, config: dict[str, Any], data: Any, run_id: int, events
         last[0] = time.perf_counter()
 
     def emit(event: str, payload: dict[str, Any]) -> None:
-        buffer.append((run_id, attempt, event, payload))
+        buffer.append((key, attempt, event, payload))
         if event != "step" or time.perf_counter() - last[0] > FLUSH_SECONDS:
             flush()
+        if listen is not None:
+            listen(event, payload)
 
     def watch() -> None:
         while not over.is_set():
@@ -101,11 +110,38 @@ def _task(body: TaskBody, config: dict[str, Any], data: Any, run_id: int, events
     try:
         emit("_attempt", {})
         result = body(config, data, emit, stop)
-        emit("_done", {})
+        emit("_done", {"result": result})
         return result
+    except Exception as exc:
+        with contextlib.suppress(Exception):  # the driver learns of it anyway, from Ray
+            emit("_error", {"error": _portable(exc)})
+        raise
     finally:
         over.set()
         flush()
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """``exc`` itself when it survives pickling (the driver re-raises it), else a RuntimeError saying the same."""
+    try:
+        ray.cloudpickle.loads(ray.cloudpickle.dumps(exc))
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+    return exc
+
+
+def _task(body: TaskBody, config: dict[str, Any], data: Any, run_id: int, events: Queue, flag: Any,
+          threads: int) -> dict[str, Any]:
+    """The Ray task around a run (see :func:`run_attempt`)."""
+    return run_attempt(body, config, data, run_id, events, flag, threads)
+
+
+def as_result(out: dict[str, Any]) -> Any:
+    """A :class:`da_core.train.trainer.TrainResult` from its ``to_dict`` form (what a task returns)."""
+    from da_core.train.trainer import TrainResult
+
+    return TrainResult(out["status"], out["final"], out["history"], out["seconds"], out["message"], out["details"],
+                       out.get("film"))
 
 
 class RaySession:
@@ -159,51 +195,68 @@ class RaySession:
         """Every running task ends within one batch; tasks that start later stop at once."""
         self.flag.set.remote()
 
+    def route(self, key: Any) -> None:
+        """Keep the events sent under ``key`` for :meth:`replay` (call it before the run's task or trial starts)."""
+        with self.lock:
+            self.routes.setdefault(key, queue.Queue())
+
+    def replay(self, key: Any, callbacks: list[Any], stop: threading.Event, restart: Callable[[], None],
+               over: Callable[[bool, bool], bool]) -> tuple[dict[str, Any] | None, BaseException | None]:
+        """Replay the events of ``key``'s attempts through ``callbacks`` (a new attempt calls ``restart()``; Stop
+        sets the flag) until ``over(done, failed)`` says the run has ended, asked whenever no event is waiting:
+        ``done`` once the current attempt sent its result, ``failed`` once it sent an error.  Returns the ``_done``
+        payload (None if none came) and the last attempt's error; the route is dropped."""
+        self.route(key)
+        with self.lock:
+            inbox = self.routes[key]
+        attempt, done, error, flagged = None, None, None, False
+        try:
+            while True:
+                if stop.is_set() and not flagged:
+                    self.stop()
+                    flagged = True
+                try:
+                    _, att, event, payload = inbox.get(timeout=0.05)
+                except queue.Empty:
+                    if over(done is not None, error is not None):
+                        return done, error
+                    continue
+                if att != attempt:
+                    if attempt is not None:
+                        restart()  # the retry starts over: the failed attempt's metrics go
+                    attempt, done, error = att, None, None
+                if event == "_done":
+                    done = payload
+                elif event == "_error":
+                    error = payload.get("error")
+                elif not event.startswith("_"):
+                    for fn in callbacks:
+                        fn(event, payload)
+        finally:
+            with self.lock:
+                self.routes.pop(key, None)
+
     def train(self, run_id: int) -> Callable[..., Any]:
         """The ``train(config, data, callbacks, stop, restart)`` for :func:`execute_run` of run ``run_id``."""
 
         def train(config: TrainConfig, data: Any, callbacks: list[Any], stop: threading.Event,
                   restart: Callable[[], None]) -> Any:
-            from da_core.train.trainer import TrainResult
-
-            inbox: queue.Queue = queue.Queue()
-            with self.lock:
-                self.routes[run_id] = inbox
+            self.route(run_id)
             threads = max(1, int(self.options.cpus_per_run))
             ref = self.remote.remote(self.body, config.to_dict(), self.data if data is None else data, run_id,
                                      self.events, self.flag, threads)
-            attempt, done, flagged = None, False, False
+
+            def over(done: bool, failed: bool) -> bool:
+                ready, _ = ray.wait([ref], timeout=0)
+                return bool(ready) and (done or _failed(ref))
+
+            self.replay(run_id, callbacks, stop, restart, over)
             try:
-                while True:
-                    if stop.is_set() and not flagged:
-                        self.stop()
-                        flagged = True
-                    try:
-                        _, att, event, payload = inbox.get(timeout=0.05)
-                    except queue.Empty:
-                        ready, _ = ray.wait([ref], timeout=0)
-                        if ready and (done or _failed(ref)):
-                            break
-                        continue
-                    if att != attempt:
-                        if attempt is not None:
-                            restart()  # the retry starts over: the failed attempt's metrics go
-                        attempt, done = att, False
-                    if event == "_done":
-                        done = True
-                    elif not event.startswith("_"):
-                        for fn in callbacks:
-                            fn(event, payload)
-                try:
-                    out = ray.get(ref)
-                except ray.exceptions.RayTaskError as exc:
-                    cause = getattr(exc, "cause", None)
-                    raise (cause if isinstance(cause, BaseException) else exc) from None
-                return TrainResult(out["status"], out["final"], out["history"], out["seconds"], out["message"],
-                                   out["details"])
-            finally:
-                with self.lock:
-                    self.routes.pop(run_id, None)
+                out = ray.get(ref)
+            except ray.exceptions.RayTaskError as exc:
+                cause = getattr(exc, "cause", None)
+                raise (cause if isinstance(cause, BaseException) else exc) from None
+            return as_result(out)
 
         return train
 

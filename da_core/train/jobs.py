@@ -127,13 +127,17 @@ class JobManager:
         self._start(job, lambda: self._study(job, spec, backend, ray))
         return job
 
-    def submit_tune(self, spec: Any, session: str, origin: str = "page") -> Job:
+    def submit_tune(self, spec: Any, session: str, origin: str = "page", backend: str = "local",
+                    ray: Any = None) -> Job:
         """Queue a hyperparameter search (:class:`da_core.tune.TuneSpec`) for ``session``; its result grows trial
-        by trial (``result``: the search's record so far)."""
+        by trial (``result``: the search's record so far); ``backend`` ``ray`` runs it through Ray Tune."""
+        from da_core.tune.runner import check_backend_spec
+
         spec.validate()
+        check_backend_spec(spec, backend)
         job = Job(uuid.uuid4().hex[:10], "tune", session, spec.to_dict(), _manager=self)
         job.sweep_id = self.store.create_sweep(job.config, "queued", origin=origin, session=session, kind="tune")
-        self._start(job, lambda: self._tune(job, spec))
+        self._start(job, lambda: self._tune(job, spec, backend, ray))
         return job
 
     def _start(self, job: Job, target: Callable[[], None]) -> None:
@@ -217,7 +221,7 @@ class JobManager:
         job._set(status=result.status, message=result.message, result=result.to_dict(),
                  progress=1.0 if result.status == "finished" else job.progress)
 
-    def _tune(self, job: Job, spec: Any) -> None:
+    def _tune(self, job: Job, spec: Any, backend: str = "local", ray: Any = None) -> None:
         from da_core.tune.runner import run_tune, study_name, summary
 
         trials: list[dict[str, Any]] = []
@@ -229,7 +233,7 @@ class JobManager:
                      result=summary(spec, trials, job.sweep_id, 0.0, study_name(job.sweep_id)))
 
         result = run_tune(spec, self.store, stop=job._stop, on_trial=on_trial, origin="page", session=job.session,
-                          search_id=job.sweep_id)
+                          search_id=job.sweep_id, backend=backend, ray=ray)
         job._set(status=result["status"], message=f"{len(result['trials'])} trials", result=result, progress=1.0)
 
     # ------------------------------------------------------------------------------- query

@@ -1,4 +1,5 @@
-"""Sub-command ``tune``: an Optuna search over run options, judged by a validator; every trial a recorded run."""
+"""Sub-command ``tune``: an Optuna search over run options, judged by a validator; every trial a recorded run
+(``--backend ray``: through Ray Tune, :mod:`da_core.tune.ray_tune`)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,16 @@ from typing import Any
 def cmd_tune(args: argparse.Namespace) -> int:
     """Run the search and print its trials, the best trial by each validator and the validators' agreement."""
     from da_core.cliutil import print_result
-    from da_core.train.cli import _config, _open_store, _read_json
+    from da_core.train.cli import _config, _open_store, _read_json, ray_options
     from da_core.tune import TuneSpec, parse_space, run_tune
+    from da_core.tune.runner import check_backend_spec
 
     base = _config(args)
     space = parse_space(_read_json(args.space, "--space")) if args.space else None
     spec = TuneSpec(base, space, args.validator, args.sampler, args.pruner, args.trials, args.minutes,
                     args.sampler_seed, args.name, args.cv_folds).validate()
+    backend, ray = ray_options(args)  # a missing Ray (or cross-validation on Ray) is a one-line mistake, unrecorded
+    check_backend_spec(spec, backend)
     store = _open_store(args)
 
     def show(trial: dict[str, Any]) -> None:
@@ -29,9 +33,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
                   + (f"; target acc {trial['target_acc']:.4f}" if trial.get("target_acc") is not None else ""),
                   file=sys.stderr)
 
-    result = run_tune(spec, store, on_trial=show, origin="cli")
+    result = run_tune(spec, store, on_trial=show, origin="cli", backend=backend, ray=ray)
     lines = [f"search #{result['search_id']} {result['status']}: {len(result['trials'])} trials in "
-             f"{result['seconds']:.0f} s, {spec.sampler} sampler, {spec.pruner} pruner, by {spec.validator}"]
+             f"{result['seconds']:.0f} s, {spec.sampler} sampler, {spec.pruner} pruner, by {spec.validator}"
+             + (" (Ray Tune)" if backend == "ray" else "")]
     if spec.validator in result["best"]:
         b = result["best"][spec.validator]
         lines.append(f"best by {spec.validator}: trial {b['trial']} {b['params']}"
@@ -48,7 +53,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     """Add ``tune`` to the ``python -m da_core`` parser."""
     from da_core.cliutil import positive_int
-    from da_core.train.cli import _add_common
+    from da_core.train.cli import _add_common, add_backend
     from da_core.tune.runner import DEFAULT_VALIDATOR, PRUNERS, SAMPLERS
 
     p = sub.add_parser("tune", help="hyperparameter search with Optuna, judged by a validator (no target labels)")
@@ -71,4 +76,5 @@ def register(sub: Any) -> None:
                         "a trial)")
     p.add_argument("--pipeline", metavar="P.json", help="augment training batches with this pipeline")
     p.add_argument("--strength", type=float, default=None)
+    add_backend(p)  # ray: the search through Ray Tune, each trial a Ray actor (no --cv-folds there)
     p.set_defaults(func=cmd_tune)

@@ -5,7 +5,9 @@
 with the search (a ``sweeps`` row of kind ``tune``); its objective is the chosen validator's score at the run's
 end.  A pruner (median or successive halving) sees the validator at each of the run's evaluations and may stop a
 poor trial there: the run then ends within one batch, keeps its metrics so far and says it was pruned, and the
-trial is recorded as PRUNED.  Optuna's own storage is one SQLite file under ``DA_DATA_DIR``.
+trial is recorded as PRUNED.  Optuna's own storage is one SQLite file under ``DA_DATA_DIR``.  With
+``backend="ray"`` the search goes through Ray Tune instead (:mod:`da_core.tune.ray_tune`): the same sampler, Tune's
+scheduler in the pruner's place, the trials as Ray actors and the driver alone writing the history.
 
 :func:`agreement` says how far each validator could be trusted on the finished trials when the target has labels:
 the Spearman rank correlation between its score (sign-flipped where lower is better) and the target accuracy, and
@@ -14,6 +16,7 @@ its regret (the best target accuracy minus that of the trial it would pick).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
@@ -125,24 +128,92 @@ def optuna_storage() -> str:
     return f"sqlite:///{data_dir() / 'optuna.sqlite'}"
 
 
+def trial_config(spec: TuneSpec, search_id: int, number: int, params: dict[str, Any],
+                 fold: int | None = None) -> TrainConfig:
+    """The config of trial ``number`` (of ``fold`` when cross-validating): the base with the trial's params, named
+    and tagged with the search (the same on either backend)."""
+    changes: dict[str, Any] = {**params, "name": f"tune {search_id} · trial {number}"
+                               + ("" if fold is None else f" · fold {fold + 1}/{spec.cv_folds}"),
+                               "extra": {**spec.base.extra, "tune": search_id, "trial": number,
+                                         **({} if fold is None else {"cv_fold": fold})}}
+    if fold is not None:
+        changes["source_fold"] = [fold, spec.cv_folds]
+    return spec.base.replace(**changes)
+
+
+def pruned_message(spec: TuneSpec, step: int, score: float) -> str:
+    """What a pruned trial's run says: ``"pruned by the median pruner after step 40 (im = 0.5)"``."""
+    return f"pruned by the {spec.pruner} pruner after step {step} ({spec.validator} = {score:.4g})"
+
+
+def run_score(spec: TuneSpec, out: dict[str, Any]) -> float | None:
+    """The validator's score of a recorded run (``execute_run``'s answer); None unless it finished with a finite
+    score."""
+    score = ((out["final"] or {}).get("validators") or {}).get(validators()[spec.validator].metric)
+    if out["status"] != "finished" or score is None or not math.isfinite(score):
+        return None
+    return float(score)
+
+
+def check_backend_spec(spec: TuneSpec, backend: str) -> str:
+    """``backend`` when it can run ``spec`` (Ray installed; no cross-validation on Ray), else a
+    :class:`SpecError` saying why."""
+    from da_core.scale import check_backend
+
+    check_backend(backend)
+    if backend == "ray" and spec.cv_folds:
+        raise SpecError("cv_folds: cross-validation runs only on the local backend (on Ray each trial is one run); "
+                        "choose the local backend or no cross-validation folds")
+    return backend
+
+
 def run_tune(spec: TuneSpec, store: RunStore | None = None, stop: threading.Event | None = None,
              on_trial: Callable[[dict[str, Any]], None] | None = None, origin: str = "api",
-             session: str | None = None, search_id: int | None = None) -> dict[str, Any]:
+             session: str | None = None, search_id: int | None = None, backend: str = "local",
+             ray: Any = None) -> dict[str, Any]:
     """Run the search to its budget (or until ``stop``) and return its record (see :func:`summary`); into the
     ``tune`` group ``search_id`` when given (the job layer creates it before queueing), else a new one.
-    ``on_trial(record)`` is called as each trial ends."""
+    ``on_trial(record)`` is called as each trial ends.  ``backend`` ``"ray"`` runs it through Ray Tune
+    (``ray``: :class:`da_core.scale.RayOptions`; see :mod:`da_core.tune.ray_tune`)."""
     import optuna
 
-    from da_core.train.run import execute_run
     from da_core.train.trainer import prepare_data
 
     spec.validate()
+    check_backend_spec(spec, backend)
     store = store or get_store()
     stop = stop or threading.Event()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if search_id is None:
         search_id = store.create_sweep(spec.to_dict(), "running", origin=origin, session=session, kind="tune")
     store.set_sweep_status(search_id, "running")
+    t0 = time.perf_counter()
+    if backend == "ray":
+        from da_core.scale import RayOptions
+        from da_core.tune.ray_tune import tune_on_ray
+
+        trials = tune_on_ray(spec, store, search_id, prepare_data(spec.base), ray or RayOptions(), stop, on_trial,
+                             origin, session, config_of=functools.partial(trial_config, spec, search_id),
+                             record_of=functools.partial(trial_record, spec, store), sampler=_sampler(spec),
+                             storage=optuna_storage(), study=study_name(search_id))
+    else:
+        trials = _tune_locally(spec, store, search_id, stop, on_trial, origin, session)
+    status = "stopped" if stop.is_set() else "finished"
+    result = summary(spec, trials, search_id, time.perf_counter() - t0, study_name(search_id))
+    store.set_sweep_status(search_id, status, "", result=result)
+    return {**result, "status": status}
+
+
+def _tune_locally(spec: TuneSpec, store: RunStore, search_id: int, stop: threading.Event,
+                  on_trial: Callable[[dict[str, Any]], None] | None, origin: str,
+                  session: str | None) -> list[dict[str, Any]]:
+    """The search as an Optuna study in this process, trial after trial; its trial records in the order they
+    ended."""
+    import optuna
+
+    from da_core.train.run import execute_run
+    from da_core.train.trainer import prepare_data
+
     metric = validators()[spec.validator].metric
     study = optuna.create_study(storage=optuna_storage(), study_name=study_name(search_id),
                                 direction=spec.direction, sampler=_sampler(spec), pruner=_pruner(spec))
@@ -168,13 +239,7 @@ def run_tune(spec: TuneSpec, store: RunStore | None = None, stop: threading.Even
                 on_trial(record)
 
         for fold in folds:
-            changes: dict[str, Any] = {**params, "name": f"tune {search_id} · trial {trial.number}"
-                                       + ("" if fold is None else f" · fold {fold + 1}/{spec.cv_folds}"),
-                                       "extra": {**spec.base.extra, "tune": search_id, "trial": trial.number,
-                                                 **({} if fold is None else {"cv_fold": fold})}}
-            if fold is not None:
-                changes["source_fold"] = [fold, spec.cv_folds]
-            config = spec.base.replace(**changes)
+            config = trial_config(spec, search_id, trial.number, params, fold)
             run_id = store.create_run(config.to_dict(), "queued", origin=origin, session=session,
                                       sweep_id=search_id)
             record["run_ids"].append(run_id)
@@ -197,14 +262,12 @@ def run_tune(spec: TuneSpec, store: RunStore | None = None, stop: threading.Even
             out = execute_run(config, store, run_id, stop=halt, extra_callbacks=[report], data=fold_data[fold])
             record["status"] = out["status"]
             if pruned:
-                message = (f"pruned by the {spec.pruner} pruner after step {pruned['step']} ({spec.validator} = "
-                           f"{pruned['score']:.4g})")
+                message = pruned_message(spec, pruned["step"], pruned["score"])
                 store.set_status(run_id, "stopped", message)
                 finals.append(out["final"] or {})
                 finish("PRUNED", message)
                 raise optuna.TrialPruned(message)
-            score = ((out["final"] or {}).get("validators") or {}).get(metric)
-            if out["status"] != "finished" or score is None or not math.isfinite(score):
+            if run_score(spec, out) is None:
                 finish("FAIL", out["message"] or f"{spec.validator} could not be scored")
                 raise optuna.TrialPruned(record["message"]) if out["status"] == "stopped" else _TrialFailed(record)
             finals.append(out["final"])
@@ -225,10 +288,26 @@ def run_tune(spec: TuneSpec, store: RunStore | None = None, stop: threading.Even
             study.stop()
 
     study.optimize(objective, n_trials=spec.trials, callbacks=[budget_left], catch=(_TrialFailed,))
-    status = "stopped" if stop.is_set() else "finished"
-    result = summary(spec, trials, search_id, time.perf_counter() - t0, study.study_name)
-    store.set_sweep_status(search_id, status, "", result=result)
-    return {**result, "status": status}
+    return trials
+
+
+def trial_record(spec: TuneSpec, store: RunStore, number: int, params: dict[str, Any], run_id: int,
+                 out: dict[str, Any], pruned: dict[str, Any] | None, seconds: float) -> dict[str, Any]:
+    """One trial's record from its recorded run, as :func:`run_tune` keeps it locally: state ``COMPLETE``,
+    ``PRUNED`` (``pruned``: the ``step`` and ``score`` where the pruner stopped it; its run is then marked stopped
+    with :func:`pruned_message`) or ``FAIL``, its validators' scores and target accuracy."""
+    record: dict[str, Any] = {"number": number, "params": params, "run_id": run_id, "run_ids": [run_id],
+                              "validators": {}, "target_acc": None, "status": out["status"]}
+    if pruned:
+        state, message = "PRUNED", pruned_message(spec, pruned["step"], pruned["score"])
+        store.set_status(run_id, "stopped", message)
+        finals = [out["final"] or {}]
+    elif run_score(spec, out) is None:
+        state, message, finals = "FAIL", out["message"] or f"{spec.validator} could not be scored", []
+    else:
+        state, message, finals = "COMPLETE", "", [out["final"]]
+    record.update(_mean(finals), state=state, seconds=round(seconds, 2), **({"message": message} if message else {}))
+    return record
 
 
 def _mean(finals: list[dict[str, Any]]) -> dict[str, Any]:
