@@ -29,7 +29,8 @@ EXIT_USAGE = 2
 
 # Modules that add sub-commands: each defines ``register(sub)`` taking the argparse sub-parsers object.
 COMMAND_MODULES: tuple[str, ...] = ("da_core.augment.cli", "da_core.select.cli", "da_core.study.cli",
-                                    "da_core.train.cli", "da_core.tune.cli", "da_core.warmup", "da_core.data.vader")
+                                    "da_core.train.cli", "da_core.tune.cli", "da_core.warmup", "da_core.data.vader",
+                                    "da_core.report_cli")
 
 
 class _Parser(argparse.ArgumentParser):

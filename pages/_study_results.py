@@ -11,6 +11,7 @@ import streamlit as st
 
 from da_core.errors import DAError, StoreError
 from da_core.jsonio import dumps
+from pages._report_button import report_button
 
 OPEN, COMPARE = "study_open", "study_compare"
 
@@ -30,25 +31,11 @@ def arm_progress(result: dict[str, Any]) -> None:
 
 
 def arms_table(arms: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per arm: mean target accuracy with its interval, the paired gain over source only, gap and time."""
-    rows = []
-    for a in arms:
-        diff = a.get("paired_diff_vs_source_only") or {}
-        ci, dci = a["target_acc_ci"], diff.get("ci") or [None, None]
-        rows.append({"arm": a["title"], "seeds": a["n"], "target accuracy": a["target_acc_mean"],
-                     "95% interval": _span(ci, 1, "{:.1%}"),
-                     "vs source only (points)": "" if a["name"] == "source-only" or diff.get("mean") is None
-                     else f"{diff['mean'] * 100:+.1f}",
-                     "paired 95% interval": "" if a["name"] == "source-only" else _span(dci, 100, "{:+.1f}"),
-                     "feature MMD²": a.get("feature_mmd2_mean"), "s per run": a.get("seconds_mean"),
-                     "runs": ", ".join(f"#{r}" for r in a["runs"])})
-    return pd.DataFrame(rows)
+    """One row per arm: mean target accuracy with its interval, the paired gain over source only, gap and time
+    (the rows of :func:`da_core.report.arm_rows`, which the study's report shows too)."""
+    from da_core.report import arm_rows
 
-
-def _span(ci: list[Any], scale: float, fmt: str) -> str:
-    if not ci or ci[0] is None or ci[1] is None:
-        return ""
-    return f"{fmt.format(ci[0] * scale)} to {fmt.format(ci[1] * scale)}"
+    return pd.DataFrame(arm_rows(arms))
 
 
 def headline(result: dict[str, Any], key: str) -> None:
@@ -121,15 +108,17 @@ def saved_studies(manager: Any, session: str) -> None:
         st.caption("This study is running: its results fill in above as its runs finish.")
     elif result.get("arms"):
         headline(result, key="saved")
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3, c4, c5 = st.columns(5)
     c1.download_button("Runs (CSV)", _records_csv(result), f"study-{study.id}.csv", "text/csv",
                        key="study_csv", width="stretch", disabled=not result.get("records"))
     c2.download_button("Study (JSON)", dumps({"config": study.config, "result": result}, indent=1).encode(),
                        f"study-{study.id}.json", "application/json", key="study_json", width="stretch")
-    c3.button("Resume", key="study_resume", on_click=_resume, args=(manager, study, session), width="stretch",
+    with c3:
+        report_button(study.id, key="study_report")
+    c4.button("Resume", key="study_resume", on_click=_resume, args=(manager, study, session), width="stretch",
               disabled=active or study.status not in ("stopped", "interrupted", "failed") or store.readonly,
               help="Runs only what is missing; finished runs are kept.")
-    c4.button("Delete with its runs", key="study_delete", on_click=_delete, args=(store, study.id), width="stretch",
+    c5.button("Delete with its runs", key="study_delete", on_click=_delete, args=(store, study.id), width="stretch",
               disabled=active or store.readonly)
     if st.session_state.get("study_msg"):
         st.info(st.session_state.pop("study_msg"))

@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from pages import _history, _ui
+from pages import _history, _report_button, _ui
 
 _ui.init_state()
 st.title("Runs")
@@ -122,6 +122,7 @@ def history() -> None:
                 st.download_button("Download settings (JSON)", json.dumps(run.config, indent=2),
                                    file_name=f"run-{run.id}-config.json", mime="application/json", key="runs_cfg",
                                    help="Use it with `python -m da_core train --config FILE` to repeat the run.")
+                _report_button.report_button(_report_button.study_of(run), key="runs_report")  # a study's run
 
         # -------------------------------------------------------------------------------------- delete
         with st.expander("Delete runs"):
