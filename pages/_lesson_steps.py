@@ -190,7 +190,9 @@ def compare(ctx: Context, run: bool, manager: Any, session: str) -> lesson.Revea
     from da_core.study import figures
     from da_core.study.runner import estimate_seconds
 
-    spec = lesson.study_spec(ctx.modality, ctx.source_spec, ctx.target_spec)
+    quick = st.toggle("Quick comparison: one seed of one epoch", key=f"lesson_quick_{ctx.modality}",
+                      help="For a short slot: a few times faster, but one seed cannot tell close arms apart.")
+    spec = lesson.study_spec(ctx.modality, ctx.source_spec, ctx.target_spec, quick)
     done = lesson.finished_study(manager.store, spec)
     if done is None:
         job = manager.current(st.session_state.get(f"lesson_job_{ctx.modality}"), session, "study")

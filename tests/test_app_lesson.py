@@ -16,7 +16,7 @@ from da_core.train.jobs import get_manager
 APP = "../app.py"
 
 
-def _small_study(modality: str, source: str, target: str) -> StudySpec:
+def _small_study(modality: str, source: str, target: str, quick: bool = False) -> StudySpec:
     """Step 5's study at test size: the same arms, one seed, one short epoch on 300 samples per domain."""
     base = config_for(modality, {"source": "builtin:printed-digits?n=300", "target": "builtin:handwritten-digits?n=300",
                                  "epochs": 1, "robustness": False})

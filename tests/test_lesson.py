@@ -101,3 +101,11 @@ def test_the_lesson_study_is_found_again_in_the_history(tmp_path: Path) -> None:
     assert lesson.finished_study(store, spec) == sid
     other = lesson.study_spec("image", "builtin:printed-digits?n=300", "builtin:handwritten-digits")
     assert lesson.finished_study(store, other) is None
+
+
+def test_the_quick_comparison_is_one_seed_of_one_epoch_and_a_study_of_its_own() -> None:
+    full = lesson.study_spec("image", "a", "b")
+    quick = lesson.study_spec("image", "a", "b", quick=True)
+    assert quick.seeds == [0] and quick.base.epochs == 1 and quick.arms == full.arms
+    assert full.seeds == list(lesson.COMPARE_SEEDS) and full.base.epochs == 2
+    assert quick.to_dict() != full.to_dict()  # the history keeps them apart
