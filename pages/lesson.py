@@ -46,7 +46,7 @@ presenter = top[2].toggle("Presenter mode", key="lesson_presenter",
                           help="Larger type and figures, fewer controls: readable from the back of a room.")
 if presenter:
     st.html(PRESENTER_CSS)
-top[0].title("Lesson: domain shift in five steps")
+top[0].title("Lesson")
 current = next((m for m, pair in PAIRS.items() if pair == (st.session_state["source_spec"],
                                                             st.session_state["target_spec"])), None)
 if "lesson_pair" not in st.session_state:
@@ -58,6 +58,7 @@ top[1].selectbox("Pair", list(PAIRS), key="lesson_pair", format_func=PAIR_LABELS
                  disabled=presenter)
 if (st.session_state["source_spec"], st.session_state["target_spec"]) != PAIRS[st.session_state["lesson_pair"]]:
     _use_pair()
+st.markdown("**Domain shift in five steps**, on a built-in pair.")
 if not presenter:
     st.write("Each step asks the class a question first. Then **Run and reveal** measures the answer live on "
              "this machine and explains it from the numbers just measured. Every step links to its full page.")
