@@ -30,31 +30,32 @@ class Step:
     page_label: str
     question: str
     answers: tuple[str, ...]
-    typical_s: dict[str, float]  # seconds on a 2-core CPU, uncached, per modality (measured 2026-12-02)
+    typical_s: dict[str, float]  # seconds on a 2-core CPU, uncached, per modality (measured 2026-12-02; text's
+    # step 5 estimated from 6 default text runs of about 2 min, each step after the one before it)
 
 
 STEPS: tuple[Step, ...] = (
     Step("domains", "1 · See the two domains", "pages/datasets.py", "Datasets",
          "A model that learned only from the source: how well will it do on the target?",
          ("About as well as on the source", "Worse, but within 20 points", "Much worse: over 20 points lower"),
-         {"image": 20.0, "text": 60.0}),
+         {"image": 16.0, "text": 34.0}),
     Step("gap", "2 · Measure the gap", "pages/gap.py", "Gap map",
          "Is the difference between the domains larger than the difference between two random halves of the "
          "source?", ("No: it is noise", "Yes, but less than 10× the noise", "Yes: 10× the noise or more"),
-         {"image": 25.0, "text": 30.0}),
+         {"image": 3.0, "text": 3.0}),
     Step("augment", "3 · Augment: where does more stop helping?", "pages/augment.py", "Augmentation lab",
          "Will the strongest augmentation bring the source nearest the target while the model still recognises "
          "its samples?", ("Yes: the stronger the better", "No: a moderate strength is best, the strongest goes "
                           "too far", "No strength helps at all"),
-         {"image": 10.0, "text": 40.0}),
+         {"image": 3.0, "text": 13.0}),
     Step("select", "4 · Select source data", "pages/select.py", "Selection",
          "Keep the most target-like half of the source: is it closer to the target than a random half?",
          ("Yes, clearly closer", "No clear difference", "No: it is farther"),
-         {"image": 15.0, "text": 20.0}),
+         {"image": 2.0, "text": 3.0}),
     Step("compare", "5 · Fine-tune and compare", "pages/study.py", "Study",
          "Fine-tuning on the source (with a few labelled target samples): which approach reaches the highest "
          "target accuracy?", ("Source only", "Augmented", "DANN (domain-adversarial)"),
-         {"image": 100.0, "text": 900.0}),
+         {"image": 44.0, "text": 780.0}),
 )
 STEP_KEYS = tuple(s.key for s in STEPS)
 COMPARE_ARMS = ("source-only", "augmented", "dann")  # the order of step 5's answers

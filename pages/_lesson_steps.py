@@ -46,7 +46,7 @@ def _embedded(ctx: Context, run: bool) -> Any:
 
     emb = default_embedder(ctx.modality)
     key = gap_key(ctx.source, ctx.target, emb, GAP["max_samples"], GAP["seed"])
-    if not (run or _ui.is_cached("embedding", key)):
+    if not run:  # the class predicts first; a cached result makes the reveal instant
         return None, key
     return _ui.memo("embedding", key, lambda p: embed_for_gap(ctx.source, ctx.target, emb, GAP["max_samples"],
                                                               GAP["seed"], progress=p),
@@ -147,7 +147,7 @@ def augment(ctx: Context, run: bool) -> lesson.Reveal | None:
     pipeline, grid, embedder, max_samples, key = _augment_inputs(ctx)
     st.caption(f"The lab's starting pipeline, measured at strengths {', '.join(f'{g:g}' for g in grid)}: "
                f"{pipeline.describe(1.0)} (at full strength).")
-    if not (run or _ui.is_cached("augment-measure", key)):
+    if not run:
         return None
     report = _ui.memo("augment-measure", key,
                       lambda p: measure_over_augmentation(pipeline, ctx.source, ctx.target, strengths=grid,
@@ -173,7 +173,7 @@ def select(ctx: Context, run: bool) -> lesson.Reveal | None:
     from da_core.select import DEFAULT_FRACTION, figures, select_source, view
 
     method, values, emb, key = _select_inputs(ctx)
-    if not (run or _ui.is_cached("selection", key)):
+    if not run:
         return None
     result = _ui.memo("selection", key, lambda p: select_source(ctx.source, ctx.target, method, values,
                                                                  DEFAULT_FRACTION, emb, GAP["max_samples"],
@@ -205,6 +205,9 @@ def compare(ctx: Context, run: bool, manager: Any, session: str) -> lesson.Revea
                 st.caption(f"{spec.run_count()} runs: about {seconds / 60:.1f} min, {basis}.")
             return None
         _progress(job)
+        return None
+    if not run:
+        st.caption(f"This study is in the history already (#{done}): its reveal is instant.")
         return None
     result = manager.store.get_sweep(done).result or {}
     arms = result.get("arms") or []

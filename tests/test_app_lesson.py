@@ -37,6 +37,7 @@ def _step(at: AppTest, key: str, guess: int) -> str:
     at.session_state["lesson_step"] = key
     at.run()
     assert at.subheader[0].value == lesson.step(key).title
+    assert not any(m.value.startswith("### ") for m in at.markdown)  # nothing is revealed before the class predicts
     assert any("This step:" in c.value for c in at.caption)
     at.radio(key=f"lesson_image_{key}_guess").set_value(guess).run()
     at.button(key=f"lesson_image_{key}_go").click().run()
@@ -77,6 +78,9 @@ def test_every_step_predicts_runs_and_reveals_on_the_default_pair(app: AppTest) 
     again.switch_page("pages/lesson.py").run()
     again.session_state["lesson_step"] = "compare"
     again.run()
+    assert not any("Target accuracy:" in m.value for m in again.markdown)  # the class predicts first
+    assert any("in the history already" in c.value for c in again.caption)
+    again.button(key="lesson_image_compare_go").click().run()
     assert any("Target accuracy:" in m.value for m in again.markdown)
     assert "lesson_job_image" not in again.session_state
 
