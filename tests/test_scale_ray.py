@@ -65,6 +65,14 @@ def test_the_same_sweep_on_ray_and_locally_gives_the_same_metrics(tmp_path: Path
     assert {"train_loss", "target_acc", "aug_strength"} <= set(metrics["name"])  # streamed back, written here
     assert len(metrics[metrics["name"] == "train_loss"]) == 6
     assert run.final["robustness"]["samples"] == 20
+    # the task hands its training film back: the driver keeps the same film as a local run of the same config
+    local_store = RunStore(tmp_path / "local.sqlite")
+    from da_core.train.film import Film
+
+    ray_film, local_film = (Film.from_bytes(st.film(r["run_id"])) for st, r in
+                            ((store, on_ray.results[1]), (local_store, local.results[1])))
+    assert ray_film.steps.tolist() == local_film.steps.tolist()
+    assert (ray_film.rows == local_film.rows).all()
 
 
 def _flaky_body(config: dict, data: Any, emit: Any, stop: threading.Event) -> dict:

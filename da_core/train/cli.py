@@ -264,8 +264,8 @@ def add_backend(p: argparse.ArgumentParser) -> None:
     from da_core.scale import BACKENDS
 
     p.add_argument("--backend", choices=BACKENDS, default="local",
-                   help="local: one run after another in this process; ray: each run a Ray task (needs "
-                        "requirements-scale.txt)")
+                   help="local: one run after another in this process; ray: each run a Ray task, or for a "
+                        "search a Ray Tune trial (needs requirements-scale.txt)")
     p.add_argument("--ray-address", default=None, metavar="ADDR",
                    help="an existing Ray cluster (default: RAY_ADDRESS, else a local Ray started for the purpose)")
     p.add_argument("--ray-cpus", type=float, default=1.0, metavar="N", help="CPUs each run asks for (default 1)")
