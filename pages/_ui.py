@@ -144,6 +144,10 @@ def load_pair() -> tuple[Any, Any, Any]:
         st.stop()
     if alignment.converted:
         st.info(describe_alignment(alignment), icon=":material/aspect_ratio:")
+    for role, ds in (("source", source), ("target", target)):  # DA_MAX_MEMORY: every page says it subsampled
+        for note in ds.report.notes:
+            if note.startswith("subsampled to"):
+                st.caption(f":material/memory: The {role} was {note}.")
     return src, tgt, alignment
 
 
