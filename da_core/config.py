@@ -8,8 +8,8 @@
 - ``DA_MAX_UPLOAD_BYTES``: largest archive the upload widget stores (default 200 MiB, as ``server.maxUploadSize``
   in ``.streamlit/config.toml``).
 - ``DA_MAX_MEMORY``: the most one image dataset's decoded pixels may take (bytes, or with a K/M/G suffix; default
-  an eighth of this machine's memory, at most 2 GiB).  A larger folder, archive or torchvision set is subsampled
-  (class-stratified, seeded) before decoding, and its load report says so.
+  2 GiB on every machine, so a spec loads the same samples everywhere).  A larger folder, archive or torchvision
+  set is subsampled (class-stratified, seeded) before decoding, and its load report says so.
 
 A folder variable that names a file (or a folder that cannot be created) is a :class:`CacheError` or
 :class:`StoreError` naming the variable and the fix.  Caches go through :func:`cache_subdir` and
@@ -68,20 +68,19 @@ def parse_bytes(value: str) -> int:
     return int(number * scale)
 
 
+DEFAULT_MAX_MEMORY = 2 << 30  # the same on every machine: a dataset spec must give the same samples everywhere
+
+
 def max_memory() -> int:
-    """The most one image dataset's decoded pixels may take (``DA_MAX_MEMORY``; default an eighth of the
-    machine's memory, at most 2 GiB; a value that does not parse gives the default, with a warning)."""
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # not POSIX: assume 8 GiB
-        total = 8 << 30
-    default = min(2 << 30, total // 8)
+    """The most one image dataset's decoded pixels may take (``DA_MAX_MEMORY``; default 2 GiB; a value that does
+    not parse gives the default, with a warning)."""
+    default = DEFAULT_MAX_MEMORY
     value = os.environ.get("DA_MAX_MEMORY")
     if not value:
         return default
     try:
         return parse_bytes(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         log.warning("DA_MAX_MEMORY=%r is not a size (e.g. 2G, 512M); using %d bytes", value, default)
         return default
 

@@ -11,7 +11,6 @@ lesson replaces by its own measurement once a step has run (:func:`record_second
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,11 +36,11 @@ class Step:
 STEPS: tuple[Step, ...] = (
     Step("domains", "1 · See the two domains", "pages/datasets.py", "Datasets",
          "A model that learned only from the source: how well will it do on the target?",
-         ("About as well as on the source", "Worse, but within 20 points", "Much worse: over 20 points lower"),
+         ("About as well (within 5 points)", "Worse, by 5 to 20 points", "Much worse: over 20 points lower"),
          {"image": 16.0, "text": 34.0}),
     Step("gap", "2 · Measure the gap", "pages/gap.py", "Gap map",
-         "Is the difference between the domains larger than the difference between two random halves of the "
-         "source?", ("No: it is noise", "Yes, but less than 10× the noise", "Yes: 10× the noise or more"),
+         "Is the difference between the domains larger than chance makes between two random halves of the "
+         "source?", ("No: chance could make a difference this large", "Yes: clearly larger than chance"),
          {"image": 3.0, "text": 3.0}),
     Step("augment", "3 · Augment: where does more stop helping?", "pages/augment.py", "Augmentation lab",
          "Will the strongest augmentation bring the source nearest the target while the model still recognises "
@@ -54,17 +53,26 @@ STEPS: tuple[Step, ...] = (
          {"image": 2.0, "text": 3.0}),
     Step("compare", "5 · Fine-tune and compare", "pages/study.py", "Study",
          "Fine-tuning on the source (with a few labelled target samples): which approach reaches the highest "
-         "target accuracy?", ("Source only", "Augmented", "DANN (domain-adversarial)"),
+         "target accuracy?", ("Source only", "Augmented", "DANN (domain-adversarial)",
+                              "Too close to tell apart with these seeds"),
          {"image": 44.0, "text": 780.0}),
 )
 STEP_KEYS = tuple(s.key for s in STEPS)
-COMPARE_ARMS = ("source-only", "augmented", "dann")  # the order of step 5's answers
+COMPARE_ARMS = ("source-only", "augmented", "dann")  # the order of step 5's answers (then "too close")
 COMPARE_SEEDS = (0, 1)
 
 
 def step(key: str) -> Step:
     """A step by key."""
     return next(s for s in STEPS if s.key == key)
+
+
+def question(key: str) -> str:
+    """A step's question as the class reads it (step 4 names the fraction the Selection page keeps)."""
+    from da_core.select import DEFAULT_FRACTION
+
+    text = step(key).question
+    return text.replace("half", f"{DEFAULT_FRACTION:.0%}") if key == "select" and DEFAULT_FRACTION != 0.5 else text
 
 
 @dataclass
@@ -95,35 +103,34 @@ def reveal_domains(probe: dict[str, float | None], n_classes: int) -> Reveal:
     drop = (src - tgt) * 100
     correct = 0 if drop < 5 else 1 if drop <= 20 else 2
     chance = 1 / max(n_classes, 1)
+    change = (f"{drop:.1f} points lower on the target" if drop > 0 else
+              f"{-drop:.1f} points higher on the target" if drop < 0 else "the same on both")
     sentences = [f"A linear model on the embeddings, trained on source samples only, gets {src:.1%} of held-out "
-                 f"source samples right and {tgt:.1%} of target samples: {drop:+.1f} points from one domain to the "
-                 "other." if drop >= 0 else f"It scores {src:.1%} on the source and {tgt:.1%} on the target."]
+                 f"source samples right and {tgt:.1%} of target samples: {change}."]
     if tgt < 2 * chance:
         sentences.append(f"With {n_classes} classes, guessing would score {chance:.0%}: on the target the model is "
                          f"barely better than a guess, although nothing about the task changed.")
     else:
         sentences.append(f"Guessing among {n_classes} classes would score {chance:.0%}: the model carries over part "
-                         "of what it learned, not all of it.")
+                         "of what it learned" + (", not all of it." if drop >= 5 else "."))
     return Reveal(correct, f"Source {src:.1%} → target {tgt:.1%}", sentences)
 
 
 def reveal_gap(metrics: dict[str, Any]) -> Reveal:
-    """Step 2 from the MMD² result (value, the same between two halves of the source, and its p-value)."""
+    """Step 2 from the MMD² result: its value, the same between two halves of the source (what no shift looks like
+    at this size; unbiased, so about 0 and possibly below) and the permutation test's p-value, which decides."""
     m = metrics["mmd2"]
     value, base, p = _get(m, "value"), _get(m, "baseline"), _get(m, "p_value")
-    noise = abs(base) if base is not None else 0.0  # unbiased MMD² between halves is zero up to noise (may be < 0)
-    ratio = value / noise if noise > 0 else math.inf
-    significant = p is not None and p < 0.05
-    correct = 0 if not significant else 1 if ratio < 10 else 2
-    sentences = [f"MMD² between the domains is {value:.4g}; between two random halves of the source it is "
-                 f"{base:.2g}, which is what no shift looks like at this sample size"
-                 + (f": the domains differ about {ratio:,.0f} times as much." if math.isfinite(ratio) and ratio >= 10
-                    else f": the domains differ {ratio:.1f} times as much." if math.isfinite(ratio) else ".")]
+    ci = _get(m, "ci")
+    significant = p is not None and p < 0.05 and value > base
+    interval = f" (95% interval {ci[0]:.3g} to {ci[1]:.3g})" if ci is not None else ""
+    sentences = [f"MMD² between the domains is {value:.4g}{interval}; between two random halves of the source it is "
+                 f"{base:.2g}, what no shift looks like at this sample size."]
     if p is not None:
         sentences.append(f"A permutation test (shuffling which sample belongs to which domain) gives p = {p:.3g}: "
                          + ("a difference this large almost never arises by chance." if significant else
-                            "a difference like this arises by chance often, so no gap is shown."))
-    return Reveal(correct, f"MMD² {value:.4g} against {base:.2g} between source halves", sentences)
+                            "a difference like this arises by chance often enough, so no gap is shown."))
+    return Reveal(1 if significant else 0, f"MMD² {value:.4g} against {base:.2g} between source halves", sentences)
 
 
 def reveal_augment(report: Any) -> Reveal:
@@ -144,11 +151,14 @@ def reveal_augment(report: Any) -> Reveal:
                          f"{best.affinity:.0%} (the model recognises that share of augmented samples as well as clean "
                          f"ones), the nearest to the target among the strengths keeping affinity at or above "
                          f"{report.threshold:.0%}.")
-    if correct == 1:
+    if correct == 1 and last.affinity < report.threshold:
         nearer = " (nearer still)" if best is not None and last.gap_to_target < best.gap_to_target else ""
         sentences.append(f"Full strength reaches MMD² {last.gap_to_target:.4g}{nearer}, but there the affinity is "
                          f"{last.affinity:.0%} and {last.label_flip_rate:.0%} of the predictions change: the samples "
                          "stop looking like their class, so more stops helping.")
+    elif correct == 1:
+        sentences.append(f"Full strength keeps affinity {last.affinity:.0%} but lies farther from the target (MMD² "
+                         f"{last.gap_to_target:.4g}): past the sweet spot, more augmentation moves the source away.")
     elif correct == 2:
         sentences.append("No strength brings the source nearer the target than the clean source while keeping the "
                          f"affinity at or above {report.threshold:.0%}.")
@@ -174,16 +184,21 @@ def reveal_select(result: Any) -> Reveal:
 
 
 def reveal_compare(result: dict[str, Any]) -> Reveal:
-    """Step 5 from a finished study's result (its ``arms`` and the Study page's recommendation)."""
+    """Step 5 from a finished study's result: its arms, and whether the best one's paired margin over the runner-up
+    excludes 0 (the study's recommendation); when it does not, "too close to tell apart" is the measured answer."""
     by_name = {a["name"]: a for a in result.get("arms") or [] if a.get("target_acc_mean") is not None}
     present = [n for n in COMPARE_ARMS if n in by_name]
     if not present:
-        return Reveal(0, "No finished runs", ["The study has no finished run to compare."])
+        return Reveal(len(COMPARE_ARMS), "No finished runs", ["The study has no finished run to compare."])
     best = max(present, key=lambda n: by_name[n]["target_acc_mean"])
+    detail = result.get("recommendation_detail") or {}
+    apart = bool(detail.get("distinguishable")) and len(present) > 1
     sentences = ["Target accuracy: " + "; ".join(
         f"{by_name[n]['title']} {by_name[n]['target_acc_mean']:.1%}" for n in present) + "."]
     if result.get("recommendation"):
         sentences.append(str(result["recommendation"]))
+    if not apart:
+        return Reveal(len(COMPARE_ARMS), f"Highest mean: {by_name[best]['title']}, but not told apart", sentences)
     return Reveal(COMPARE_ARMS.index(best), f"Best: {by_name[best]['title']}", sentences)
 
 
@@ -218,11 +233,14 @@ def _read_timings() -> dict[str, float]:
     return {k: float(v) for k, v in data.items() if isinstance(v, int | float)} if isinstance(data, dict) else {}
 
 
-def expected(key: str, modality: str, cached: bool) -> str:
-    """How long the step will take, in words: instant when its results are cached, else the time it took here
-    last (or the typical time on a 2-core CPU before it ever ran)."""
+def expected(key: str, modality: str, cached: bool, estimate_s: float | None = None, basis: str = "") -> str:
+    """How long the step will take, in words: instant when its results are cached; else ``estimate_s`` when the
+    caller measured one (step 5: from the history's run times, said by ``basis``), the time it took here last, or
+    the typical time on a 2-core CPU before it ever ran."""
     if cached:
         return "its results are cached: instant"
+    if estimate_s:
+        return f"about {_duration(estimate_s)}" + (f" ({basis})" if basis else "")
     measured = _read_timings().get(f"{modality}:{key}")
     if measured is not None:
         return f"about {_duration(measured)} (it took that here last time)"

@@ -1,4 +1,5 @@
-"""Nearest neighbours that scale: one search for the map's kNN graph, the kNN selector and SND.
+"""Nearest neighbours that scale: one search for the map's kNN graph and placement, the kNN selector and the
+training film's domain mixing.
 
 :func:`search` finds each query row's ``k`` nearest rows of a base set, exactly, by Euclidean distance or by
 cosine similarity.  It uses faiss (``faiss-cpu``, in the scale extra) when that imports, and exact torch otherwise:
@@ -26,8 +27,15 @@ class NeighbourError(DAError, ValueError):
 
 
 def faiss_available() -> bool:
-    """Whether faiss imports here (``pip install faiss-cpu``; in ``requirements-scale.txt``)."""
-    return importlib.util.find_spec("faiss") is not None
+    """Whether faiss imports here (``pip install faiss-cpu``; in ``requirements-scale.txt``); a broken install
+    counts as missing, so torch serves."""
+    if importlib.util.find_spec("faiss") is None:
+        return False
+    try:
+        import faiss  # noqa: F401
+    except Exception:  # e.g. a wheel built for another numpy or CPU
+        return False
+    return True
 
 
 def backend() -> str:

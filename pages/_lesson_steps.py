@@ -1,6 +1,6 @@
-"""The Lesson page's five steps: each runs the real pages' library calls under the same cache keys (so a step
-whose page already ran, or the warm-up, is instant), draws their figures and returns what it measured as a
-:class:`da_core.lesson.Reveal` (None while a step still waits for its runs)."""
+"""The Lesson page's steps 1-4 (step 5: ``_lesson_study.py``): each runs the real pages' library calls under the
+same cache keys (so a step whose page already ran, or the warm-up, is instant), draws their figures and returns
+what it measured as a :class:`da_core.lesson.Reveal` (None until the class asks for the reveal)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from typing import Any
 import streamlit as st
 
 from da_core import lesson, viz
-from pages import _history, _ui
+from da_core.warmup import GAP_DEFAULTS, MAP_DEFAULTS
+from pages import _ui
 
-GAP = {"max_samples": 2000, "seed": 0, "n_components": 2, "n_neighbors": 15, "min_dist": 0.1, "engine": "auto"}
+GAP = {**GAP_DEFAULTS, **MAP_DEFAULTS}  # the Gap map page's defaults (what the warm-up prepares)
 
 
 @dataclass
@@ -39,13 +40,26 @@ class Context:
 # ------------------------------------------------------------------------------------------ shared computations
 
 
-def _embedded(ctx: Context, run: bool) -> Any:
-    """The Gap map's embeddings of the pair (its default embedder, cap and seed; its cache key)."""
+def _gap_key(ctx: Context) -> tuple[str, str]:
+    """The Gap map's embedder for the pair's modality and its cache key at the page's defaults."""
     from da_core.embed import default_embedder
-    from da_core.gap_workflow import embed_for_gap, gap_key
+    from da_core.gap_workflow import gap_key
 
     emb = default_embedder(ctx.modality)
-    key = gap_key(ctx.source, ctx.target, emb, GAP["max_samples"], GAP["seed"])
+    return emb, gap_key(ctx.source, ctx.target, emb, GAP["max_samples"], GAP["seed"])
+
+
+def _map_key(key: str) -> str:
+    from da_core.gap_workflow import map_key
+
+    return map_key(key, GAP["n_components"], GAP["n_neighbors"], GAP["min_dist"], GAP["engine"])
+
+
+def _embedded(ctx: Context, run: bool) -> Any:
+    """The Gap map's embeddings of the pair (its default embedder, cap and seed; its cache key)."""
+    from da_core.gap_workflow import embed_for_gap
+
+    emb, key = _gap_key(ctx)
     if not run:  # the class predicts first; a cached result makes the reveal instant
         return None, key
     return _ui.memo("embedding", key, lambda p: embed_for_gap(ctx.source, ctx.target, emb, GAP["max_samples"],
@@ -62,19 +76,30 @@ def _analysis(embedded: Any, key: str) -> Any:
                     "Computing gap metrics (permutation test and bootstrap intervals)")
 
 
-def cached(ctx: Context, key: str) -> bool:
-    """Whether a step's results are in the shared cache already (so it is instant)."""
-    from da_core.embed import default_embedder
-    from da_core.gap_workflow import gap_key
-
-    gkey = gap_key(ctx.source, ctx.target, default_embedder(ctx.modality), GAP["max_samples"], GAP["seed"])
-    if key in ("domains", "gap"):
-        return _ui.is_cached("analysis", gkey)
+def timing(ctx: Context, key: str, manager: Any) -> tuple[bool, float | None, str]:
+    """Whether a step's results are cached already (so it is instant) and, for step 5, the study's estimate from
+    the history's run times: (cached, seconds or None, what the estimate rests on)."""
+    gkey = _gap_key(ctx)[1]
+    if key == "domains":
+        return _ui.is_cached("analysis", gkey), None, ""
+    if key == "gap":
+        return _ui.is_cached("analysis", gkey) and _ui.is_cached("map", _map_key(gkey)), None, ""
     if key == "augment":
-        return _ui.is_cached("augment-measure", _augment_inputs(ctx)[-1])
+        return _ui.is_cached("augment-measure", _augment_inputs(ctx)[-1]), None, ""
     if key == "select":
-        return _ui.is_cached("selection", _select_inputs(ctx)[-1])
-    return False
+        return _ui.is_cached("selection", _select_inputs(ctx)[-1]), None, ""
+    from da_core.study.runner import estimate_seconds
+
+    spec = lesson.study_spec(ctx.modality, ctx.source_spec, ctx.target_spec, quick(ctx))
+    if lesson.finished_study(manager.store, spec) is not None:
+        return True, None, ""
+    seconds, basis = estimate_seconds(spec, manager.store, len(ctx.source))
+    return False, seconds, basis
+
+
+def quick(ctx: Context) -> bool:
+    """Whether step 5 runs its quick study (the toggle's state)."""
+    return bool(st.session_state.get(f"lesson_quick_{ctx.modality}", False))
 
 
 # ------------------------------------------------------------------------------------------ steps
@@ -104,15 +129,14 @@ def gap(ctx: Context, run: bool) -> lesson.Reveal | None:
     """Step 2: both domains on the Gap map's UMAP, and its metrics with their baselines."""
     import pandas as pd
 
-    from da_core.gap_workflow import map_key, map_points, metric_rows, shown_rows
+    from da_core.gap_workflow import map_points, metric_rows, shown_rows
     from da_core.reduce import reduce_many
 
     embedded, key = _embedded(ctx, run)
     if embedded is None:
         return None
     points, domains_, labels = map_points(embedded)
-    mkey = map_key(key, GAP["n_components"], GAP["n_neighbors"], GAP["min_dist"], GAP["engine"])
-    result = _ui.memo("map", mkey, lambda p: reduce_many(points, "umap", strata=domains_, n_components=2,
+    result = _ui.memo("map", _map_key(key), lambda p: reduce_many(points, "umap", strata=domains_, n_components=2,
                                                            n_neighbors=GAP["n_neighbors"], min_dist=GAP["min_dist"],
                                                            seed=GAP["seed"], engine=GAP["engine"], progress=p),
                       "Computing UMAP")
@@ -182,54 +206,3 @@ def select(ctx: Context, run: bool) -> lesson.Reveal | None:
     result = view.at_fraction(result, DEFAULT_FRACTION)
     ctx.chart(figures.gap_curve_figure(result.curve, result.fraction), "select_curve")
     return lesson.reveal_select(result)
-
-
-def compare(ctx: Context, run: bool, manager: Any, session: str) -> lesson.Reveal | None:
-    """Step 5: a study of source only, augmented and DANN (two seeds), reused when the history has it; its
-    figures, and the DANN run's training film."""
-    from da_core.study import figures
-    from da_core.study.runner import estimate_seconds
-
-    quick = st.toggle("Quick comparison: one seed of one epoch", key=f"lesson_quick_{ctx.modality}",
-                      help="For a short slot: a few times faster, but one seed cannot tell close arms apart.")
-    spec = lesson.study_spec(ctx.modality, ctx.source_spec, ctx.target_spec, quick)
-    done = lesson.finished_study(manager.store, spec)
-    if done is None:
-        job = manager.current(st.session_state.get(f"lesson_job_{ctx.modality}"), session, "study")
-        if job is None and run:
-            job = manager.submit_study(spec, session, origin="page")
-            st.session_state[f"lesson_job_{ctx.modality}"] = job.id
-        if job is None:
-            seconds, basis = estimate_seconds(spec, manager.store, len(ctx.source))
-            if seconds:
-                st.caption(f"{spec.run_count()} runs: about {seconds / 60:.1f} min, {basis}.")
-            return None
-        _progress(job)
-        return None
-    if not run:
-        st.caption(f"This study is in the history already (#{done}): its reveal is instant.")
-        return None
-    result = manager.store.get_sweep(done).result or {}
-    arms = result.get("arms") or []
-    order = [a["name"] for a in arms]
-    left, right = st.columns(2)
-    with left:
-        ctx.chart(figures.accuracy_figure(arms, order), "compare_acc")
-    with right:
-        ctx.chart(figures.paired_figure(arms), "compare_paired")
-    dann = next((a for a in arms if a["name"] == "dann" and a.get("runs")), None)
-    if dann is not None:
-        st.markdown("**The DANN run's training film**: the held-out samples of both domains at each evaluation.")
-        _history.film_section(manager.store, int(dann["runs"][-1]), list(ctx.source.classes), "lesson")
-    st.caption(f"Study #{done} in the history ({len(spec.seeds)} seeds per arm); the Study page shows it in full.")
-    return lesson.reveal_compare(result)
-
-
-@st.fragment(run_every=2.0)
-def _progress(job: Any) -> None:
-    """The running study's progress, polled every two seconds; the page reruns when it ends."""
-    snap = job.snapshot()
-    st.progress(min(max(snap["progress"], 0.0), 1.0),
-                text=f"Study #{snap['sweep_id']}: {snap['message'] or 'starting…'}")
-    if job.done:
-        st.rerun(scope="app")

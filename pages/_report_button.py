@@ -14,21 +14,21 @@ import streamlit as st
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _report_html(study_id: int, runs_done: int, status: str) -> str:
-    """The report of a study (the cache key holds its finished runs and status: a study that moved on is
-    built again)."""
+def _report_html(study_id: int, runs_done: int, status: str, newest_group: int) -> str:
+    """The report of a study (the cache key holds its finished runs, its status and the history's newest group,
+    since the report shows the pair's newest sweep: a study that moved on, or a new sweep, builds it again)."""
     from da_core.report import build_report
     from da_core.train.store import get_store
 
     return build_report(study_id, get_store())
 
 
-def _html_or_why(study_id: int, runs_done: int, status: str) -> str:
+def _html_or_why(study_id: int, runs_done: int, status: str, newest_group: int) -> str:
     """The report, or (when the history changed under it) a one-paragraph page saying why there is none."""
     from da_core.errors import DAError
 
     try:
-        return _report_html(study_id, runs_done, status)
+        return _report_html(study_id, runs_done, status, newest_group)
     except DAError as exc:
         return (f"<!DOCTYPE html><meta charset=\"utf-8\"><title>No report</title><p>The report of study #{study_id} "
                 f"could not be built: {html.escape(str(exc))}</p>")
@@ -62,6 +62,7 @@ def report_button(study_id: int | None, key: str) -> None:
            "selection, the arms with intervals, the figures and map, the validators, and the commands that rerun "
            "it. It is built when you click (the gap metrics take a few seconds).")
     status = study.status
-    st.download_button("Download report (HTML)", lambda: _html_or_why(int(study_id), runs_done, status),
+    newest = max((g.id for g in get_store().list_sweeps(limit=1, kind=None)), default=0)
+    st.download_button("Download report (HTML)", lambda: _html_or_why(int(study_id), runs_done, status, newest),
                        file_name=f"study-{study_id}-report.html", mime="text/html", key=key, width="stretch",
                        disabled=active or not runs_done, help=why, icon=":material/description:")

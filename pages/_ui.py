@@ -144,10 +144,9 @@ def load_pair() -> tuple[Any, Any, Any]:
         st.stop()
     if alignment.converted:
         st.info(describe_alignment(alignment), icon=":material/aspect_ratio:")
-    for role, ds in (("source", source), ("target", target)):  # DA_MAX_MEMORY: every page says it subsampled
-        for note in ds.report.notes:
-            if note.startswith("subsampled to"):
-                st.caption(f":material/memory: The {role} was {note}.")
+    for note in [f"The {r} was {ds.report.subsampled}." for r, ds in (("source", source), ("target", target))
+                 if ds.report.subsampled]:  # DA_MAX_MEMORY: every page that loads the pair says it subsampled
+        st.caption(f":material/memory: {note}")
     return src, tgt, alignment
 
 
@@ -158,8 +157,6 @@ def pair_caption() -> None:
 
 
 # ---------------------------------------------------------------------------------------- widgets
-
-
 def param_widget(p: Param, key: str, container: Any = st) -> Any:
     """A widget for one declared parameter (type, range and choices come from the registry)."""
     label = p.name.replace("_", " ")

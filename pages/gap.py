@@ -34,7 +34,7 @@ choice = c1.selectbox("Embedder", ids, key="gap_embedder",
                       "digits-cnn is pretrained here on printed digits; pixels is a sanity baseline.")
 _ui.store("gap_embedder")
 max_samples = int(_ui.widget(c2.number_input, "Max samples per domain", "gap_max", 2000, min_value=200,
-                             max_value=1_000_000, step=200,
+                             max_value=200_000, step=200,
                              help="A seeded, class-stratified subset of each domain keeps the map fast. Past "
                                   f"{SHOW_ALL_PER_DOMAIN:,} per domain the map draws a stated subsample with a "
                                   "density overview of all points; the metrics use a stated subsample of "

@@ -13,7 +13,8 @@ import streamlit as st
 
 from da_core import lesson
 from da_core.config import DEFAULT_SOURCE, DEFAULT_TARGET, DEFAULT_TEXT_SOURCE, DEFAULT_TEXT_TARGET
-from pages import _history, _lesson_steps, _ui
+from da_core.errors import DAError
+from pages import _history, _lesson_steps, _lesson_study, _ui
 
 PAIRS = {"image": (DEFAULT_SOURCE, DEFAULT_TARGET), "text": (DEFAULT_TEXT_SOURCE, DEFAULT_TEXT_TARGET)}
 PAIR_LABELS = {"image": "digits: printed → handwritten", "text": "sentiment: movie reviews → tweets"}
@@ -33,6 +34,12 @@ def _use_pair() -> None:
     """Callback: the lesson's pair becomes the session's, so every page it links to shows the same data."""
     choice = st.session_state["lesson_pair"]
     st.session_state["source_spec"], st.session_state["target_spec"] = PAIRS[choice]
+
+
+def _ask_again(prefix: str) -> None:
+    """Callback: hide the step's answer and clear its prediction."""
+    _ui.keep(f"{prefix}_run", False)
+    st.session_state.pop(f"{prefix}_guess", None)
 
 
 def _go(delta: int) -> None:
@@ -72,29 +79,26 @@ step = lesson.step(st.session_state["lesson_step"])
 
 # ------------------------------------------------------------------------------------------ the step
 st.subheader(step.title)
-st.caption(f":material/timer: This step: {lesson.expected(step.key, ctx.modality, _lesson_steps.cached(ctx, step.key))}"
-           ".")
+manager = _history.job_manager() if step.key == "compare" else None
+was_cached, estimate, basis = _lesson_steps.timing(ctx, step.key, manager)
+st.caption(f":material/timer: This step: {lesson.expected(step.key, ctx.modality, was_cached, estimate, basis)}.")
 prefix = f"lesson_{ctx.modality}_{step.key}"
 answers = step.answers
-if step.key == "select":
-    from da_core.select import DEFAULT_FRACTION
-
-    question = step.question.replace("half", f"{DEFAULT_FRACTION:.0%}") if DEFAULT_FRACTION != 0.5 else step.question
-else:
-    question = step.question
-guess = st.radio(f"**Predict:** {question}", range(len(answers)), index=None, key=f"{prefix}_guess",
-                 format_func=lambda i: answers[i])
+guess = st.radio(f"**Predict:** {lesson.question(step.key)}", range(len(answers)), index=None,
+                 key=f"{prefix}_guess", format_func=lambda i: answers[i])
 asked = st.session_state.get(f"{prefix}_run", False)
 if not asked:
     st.button("Run and reveal", key=f"{prefix}_go", type="primary", icon=":material/play_arrow:",
               on_click=_ui.keep, args=(f"{prefix}_run", True))
-manager = _history.job_manager() if step.key == "compare" else None
 started = time.perf_counter()
-was_cached = _lesson_steps.cached(ctx, step.key)
-if step.key == "compare":
-    reveal = _lesson_steps.compare(ctx, asked, manager, SESSION)
-else:
-    reveal = getattr(_lesson_steps, step.key)(ctx, asked)
+try:
+    if step.key == "compare":
+        reveal = _lesson_study.compare(ctx, asked, manager, SESSION)
+    else:
+        reveal = getattr(_lesson_steps, step.key)(ctx, asked)
+except DAError as exc:
+    st.error(f"**This step could not run.** {exc}")
+    st.stop()
 if reveal is not None:
     if asked and not was_cached and step.key != "compare":
         lesson.record_seconds(step.key, ctx.modality, time.perf_counter() - started)
@@ -102,6 +106,8 @@ if reveal is not None:
     (st.success if guess == reveal.correct else st.info)(reveal.verdict(guess, answers))
     for sentence in reveal.sentences:
         st.markdown(sentence)
+    st.button("Ask again", key=f"{prefix}_again", icon=":material/replay:", on_click=_ask_again, args=(prefix,),
+              help="Hide the answer and clear the prediction, for the next class.")
 elif step.key == "compare" and asked:
     st.caption("The runs go on in the background; this view follows them and reveals the answer when they end.")
 

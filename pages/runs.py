@@ -113,10 +113,10 @@ def history() -> None:
                 if (run.final or {}).get("robustness"):
                     with st.expander("Robustness: corruptions and adversarial perturbations"):
                         _history.robustness_section(run.final or {}, "runs")
-                if run.id in store.has_films([run.id]):
-                    with st.expander("Training film: the domains at each evaluation", expanded=bool(
-                            run.config.get("dann"))):
-                        _history.film_section(store, run.id, (run.details or {}).get("classes"), "runs")
+                if run.id in store.has_films([run.id]) and st.toggle(
+                        "Training film: the domains at each evaluation", key="runs_film",
+                        help="A map of the held-out samples per evaluation, laid out when you turn this on."):
+                    _history.film_section(store, run.id, (run.details or {}).get("classes"), "runs")
                 with st.expander("Settings and final metrics (JSON)"):
                     st.json({"config": run.config, "final": run.final}, expanded=False)
                 st.download_button("Download settings (JSON)", json.dumps(run.config, indent=2),

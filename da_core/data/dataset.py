@@ -33,6 +33,7 @@ class LoadReport:
     ignored: int = 0
     ignored_examples: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    subsampled: str = ""  # the note, when DA_MAX_MEMORY made the loader keep fewer samples (:func:`within_memory`)
 
     def skip(self, path: str, reason: str) -> None:
         """Record a file that looked like an image but could not be used."""
@@ -298,10 +299,11 @@ def within_memory(labels: Any, n: int | None, seed: int, bytes_each: int, report
     if len(chosen) <= fits:
         return chosen
     kept = chosen[np.asarray(stratified_subset(labels[chosen], fits, seed))]
-    report.notes.append(
+    report.subsampled = (
         f"subsampled to {len(kept):,} of {len(chosen):,} {unit} (class-stratified, seed {seed}): all of them "
         f"would take {len(chosen) * bytes_each / 2**20:,.0f} MiB decoded, over DA_MAX_MEMORY = {cap / 2**20:,.0f} MiB; "
         f"set DA_MAX_MEMORY (e.g. 4G) or a smaller size= to keep more")
+    report.notes.append(report.subsampled)
     return kept
 
 

@@ -35,6 +35,7 @@ import io
 import os
 import re
 import stat
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,8 +145,11 @@ def load_zip(spec: DatasetSpec, progress: Progress) -> Dataset:
         entries = _strip_wrapper(entries, report)
         classes, items = _layout(entries, report, label)
 
+        lock = threading.Lock()  # one archive, read by the decoding threads one entry at a time
+
         def read(item: _Item) -> Any:
-            return io.BytesIO(read_entry(zf, item.ref, label))
+            with lock:
+                return io.BytesIO(read_entry(zf, item.ref, label))
 
         return _decode_items(items, classes, spec, progress, report, read)
 
@@ -456,18 +460,19 @@ def decode_image(source: Any, path: str, size: int, fit: str, grey: bool, max_pi
     """Decode one image into a size x size uint8 array (H x W, or H x W x 3); None when skipped.
 
     The pixel count is checked before decoding; any decoding failure is recorded with
-    ``report.skip``.  Returns (array, whether the image is grey, (original width, height, mode)).
+    ``report.skip``.  Returns (array, whether the image is grey, (original width, height, mode)).  PIL's
+    decompression-bomb warning is silenced for good (once, process-wide: ``warnings.catch_warnings`` is not
+    thread-safe, and images decode on a thread pool); the project's own cap is checked here instead.
     """
     import warnings
 
     from PIL import Image
 
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)  # idempotent
     if Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
         Image.MAX_IMAGE_PIXELS = max_pixels  # never let PIL's own (lower) guard override the project's cap
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(source, formats=PIL_FORMATS)
+        img = Image.open(source, formats=PIL_FORMATS)
     except Image.DecompressionBombError as err:
         found = re.search(r"\((\d+) pixels\)", str(err))
         count = f"{int(found.group(1)):,} pixels" if found else "image size"

@@ -143,8 +143,10 @@ def _finish(spec: DatasetSpec, raw: _Raw, progress: Progress) -> Dataset:
             f"(found {labels.min()}..{labels.max()}, expected 0..{len(raw.classes) - 1})"
         )
     size = spec.options.get("size")
-    _, depth, height, width = np.shape(raw.images[np.arange(min(1, len(labels)))]) if len(labels) else (0, 1, 1, 1)
-    each = int(depth) * (int(size) ** 2 if size is not None else int(height) * int(width))
+    first = raw.images[np.arange(min(1, len(labels)))]  # one sample, as N x C x H x W, for its size
+    _, depth, height, width = np.shape(first) if len(labels) else (0, 1, 1, 1)
+    # the chosen originals are copied before any resize: count the larger of the two sizes
+    each = int(depth) * max(int(height) * int(width), int(size) ** 2 if size is not None else 0)
     report = LoadReport()
     idx = within_memory(labels, spec.options.get("n"), spec.options.get("seed", 0), each, report)
     progress(0.7, f"selected {len(idx)} of {len(labels)} samples")

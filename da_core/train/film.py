@@ -18,7 +18,7 @@ the film's samples; 1 = as mixed as chance, 0 = the domains apart).
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -79,6 +79,7 @@ class Film:
     domains: np.ndarray
     labels: np.ndarray
     rows: np.ndarray
+    _mixing: list[float] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Film:
@@ -88,15 +89,17 @@ class Film:
                        z["labels"], z["rows"])
 
     def mixing(self) -> list[float]:
-        """Each frame's domain mixing in its own feature space (see the module docstring)."""
-        is_source = self.domains == "source"
-        chance = float(is_source.mean())
-        out = []
-        for feats in self.features:
-            idx, _ = neighbours.search(feats, feats[~is_source], k=MIX_NEIGHBOURS + 1)
-            share = is_source[idx[:, 1:]].mean()  # the first neighbour is the sample itself
-            out.append(round(float(share / chance), 4) if chance > 0 else 0.0)
-        return out
+        """Each frame's domain mixing in its own feature space (see the module docstring), computed once."""
+        if self._mixing is None:
+            is_source = self.domains == "source"
+            chance = float(is_source.mean())
+            out = []
+            for feats in self.features:  # each sample's others (never itself, even among duplicate features)
+                idx, _ = neighbours.search(feats, k=MIX_NEIGHBOURS, exclude_self=True)
+                share = is_source[idx[~is_source]].mean()
+                out.append(round(float(share / chance), 4) if chance > 0 else 0.0)
+            self._mixing = out
+        return self._mixing
 
 
 def film_frames(film: Film, method: str = "umap", seed: int = 0) -> np.ndarray:

@@ -27,7 +27,7 @@ def test_the_lesson_runs_every_step_and_reveals_what_it_measured(page: object, s
     no_exception(page)
     _predict_and_run(page, STEPS[0], "Much worse: over 20 points lower")
     assert page.get_by_text(re.compile(r"Source \d+\.\d% → target \d+\.\d%")).first.is_visible()
-    _predict_and_run(page, STEPS[1], "Yes: 10× the noise or more")
+    _predict_and_run(page, STEPS[1], "Yes: clearly larger than chance")
     assert page.get_by_text(re.compile(r"permutation test")).first.is_visible()
     _predict_and_run(page, STEPS[2], "No: a moderate strength is best, the strongest goes too far")
     _predict_and_run(page, STEPS[3], "Yes, clearly closer")
