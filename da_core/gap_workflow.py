@@ -90,6 +90,15 @@ def selection_table(analysis: EmbeddedPair | GapAnalysis, rows: Any, origins: di
     return pd.DataFrame(out, columns=["domain", "uid", "class", "origin", "fingerprint"])
 
 
+def probe_change(source_acc: float, target_acc: float) -> str:
+    """How the source-trained probe's accuracy moves from the source to the target, in words:
+    ``"68.3 points lower on the target"`` (or higher, or "the same on both")."""
+    drop = (source_acc - target_acc) * 100
+    if drop == 0:
+        return "the same on both"
+    return f"{abs(drop):.1f} points {'lower' if drop > 0 else 'higher'} on the target"
+
+
 def fmt_acc(value: float | None) -> str:
     """An accuracy for a sentence or a table: three decimals, or "n/a" when it could not be measured."""
     return "n/a" if value is None or value != value else f"{value:.3f}"
@@ -230,8 +239,8 @@ def map_notes(domains: np.ndarray, shown: np.ndarray | None, params: dict[str, A
 
 def for_metrics(pair: EmbeddedPair, seed: int = 0, per_domain: int | None = None) -> EmbeddedPair:
     """``pair`` itself while each domain has at most ``per_domain`` (default :data:`METRICS_PER_DOMAIN`) samples,
-    else a seeded class-stratified
-    subsample of that many per domain, on which :func:`measure_gap` runs (its intervals are for that sample)."""
+    else a seeded class-stratified subsample of that many per domain, on which :func:`measure_gap` runs (its
+    intervals are for that sample)."""
     per_domain = METRICS_PER_DOMAIN if per_domain is None else per_domain
     if max(len(pair.xs), len(pair.xt)) <= per_domain:
         return pair

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from da_core import config
+from da_core.gap_workflow import probe_change
 
 MODALITIES = ("image", "text")
 
@@ -103,8 +104,7 @@ def reveal_domains(probe: dict[str, float | None], n_classes: int) -> Reveal:
     drop = (src - tgt) * 100
     correct = 0 if drop < 5 else 1 if drop <= 20 else 2
     chance = 1 / max(n_classes, 1)
-    change = (f"{drop:.1f} points lower on the target" if drop > 0 else
-              f"{-drop:.1f} points higher on the target" if drop < 0 else "the same on both")
+    change = probe_change(src, tgt)
     sentences = [f"A linear model on the embeddings, trained on source samples only, gets {src:.1%} of held-out "
                  f"source samples right and {tgt:.1%} of target samples: {change}."]
     if tgt < 2 * chance:

@@ -24,20 +24,20 @@ import io
 import math
 import re
 import shlex
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from da_core.errors import DAError, SpecError
 from da_core.jsonio import dumps
+from da_core.study.analysis import arm_rows, span_text
+from da_core.warmup import GAP_DEFAULTS
 
 Progress = Callable[[float, str], None]
 
-GAP_MAX_SAMPLES = 2000  # the Gap page's default cap per domain
-GAP_SEED = 0
-GAP_BOOTSTRAPS = 200  # the Gap page's bootstrap resamples and permutations (its numbers, recomputed)
+GAP_MAX_SAMPLES = GAP_DEFAULTS["max_samples"]  # the Gap page's default cap per domain and seed
+GAP_SEED = GAP_DEFAULTS["seed"]
+GAP_BOOTSTRAPS = 200  # the Gap page's bootstrap resamples and permutations (measure_gap's defaults)
 GAP_PERMUTATIONS = 200
 GRID_MAX_CLASSES = 20  # a sample grid past this many classes would be a poster, not a figure
 AUGMENT_ON_WORDS = {"both": "the source and the labelled target", "source": "the source only",
@@ -171,31 +171,6 @@ class _Page:
 # --------------------------------------------------------------------------------------------- the records
 
 
-def arm_rows(arms: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per arm of a study result's ``arms``: mean target accuracy with its 95% interval, the paired
-    gain over source only (points) with its paired interval, the learned feature gap, time and runs — the Study
-    page's table and the report's."""
-    rows = []
-    for a in arms:
-        diff = a.get("paired_diff_vs_source_only") or {}
-        ci, dci = a["target_acc_ci"], diff.get("ci") or [None, None]
-        reference = a["name"] == "source-only"
-        rows.append({"arm": a["title"], "seeds": a["n"], "target accuracy": a["target_acc_mean"],
-                     "95% interval": _span(ci, 1, "{:.1%}"),
-                     "vs source only (points)": "" if reference or diff.get("mean") is None
-                     else f"{diff['mean'] * 100:+.1f}",
-                     "paired 95% interval": "" if reference else _span(dci, 100, "{:+.1f}"),
-                     "feature MMD²": a.get("feature_mmd2_mean"), "s per run": a.get("seconds_mean"),
-                     "runs": ", ".join(f"#{r}" for r in a["runs"])})
-    return rows
-
-
-def _span(ci: Sequence[Any] | None, scale: float, fmt: str) -> str:
-    if not ci or ci[0] is None or ci[1] is None:
-        return ""
-    return f"{fmt.format(ci[0] * scale)} to {fmt.format(ci[1] * scale)}"
-
-
 def _study(store: Any, study_id: int) -> Any:
     study = store.get_sweep(int(study_id))
     if study is None or study.kind != "study":
@@ -288,7 +263,7 @@ def _gap_section(page: _Page, pair: tuple[Any, Any] | None, progress: Progress) 
         page.section("gap", _missing("The gap metrics are left out: the pair could not be loaded."))
         return
     from da_core.embed import default_embedder
-    from da_core.gap_workflow import fmt_acc, gap_verdict, metric_rows
+    from da_core.gap_workflow import fmt_acc, gap_verdict, metric_rows, probe_change
 
     src, tgt = pair
     embedder = default_embedder(src.modality)
@@ -313,34 +288,22 @@ def _gap_section(page: _Page, pair: tuple[Any, Any] | None, progress: Progress) 
         chunks.append(f"<p>{_md(verdict[1])}</p>")
     probe = gap.probe
     if probe.get("source_acc") is not None and probe.get("target_acc") is not None:
-        drop = (probe["source_acc"] - probe["target_acc"]) * 100
-        change = f"{abs(drop):.1f} points {'lower' if drop > 0 else 'higher'} on the target" if drop else "the same"
         chunks.append(f"<p>A linear probe trained on the source embeddings: held-out source accuracy "
                       f"{fmt_acc(probe['source_acc'])}, target accuracy {fmt_acc(probe['target_acc'])} "
-                      f"({change}).</p>")
+                      f"({probe_change(probe['source_acc'], probe['target_acc'])}).</p>")
     page.section("gap", *chunks)
 
 
-_GAPS: OrderedDict[str, Any] = OrderedDict()  # the last few pairs' analyses: a second report of a pair is quick
-_GAPS_LOCK = threading.Lock()
-
-
 def _gap(src: Any, tgt: Any, embedder: str, progress: Progress) -> Any:
-    """:func:`da_core.gap_workflow.analyse_gap` with the Gap page's defaults, kept for the last few pairs."""
-    from da_core.gap_workflow import analyse_gap, gap_key
+    """The pair's gap analysis with the Gap page's defaults: its embeddings (disk cache) and metrics through the
+    warm-up's disk cache of exact inputs (:func:`da_core.warmup.cached_measure_gap`), so a pair the app or an
+    earlier report measured is read back, not measured again."""
+    from da_core.gap_workflow import embed_for_gap
+    from da_core.warmup import cached_measure_gap
 
-    key = f"{gap_key(src, tgt, embedder, GAP_MAX_SAMPLES, GAP_SEED)}|{GAP_BOOTSTRAPS}|{GAP_PERMUTATIONS}"
-    with _GAPS_LOCK:
-        if key in _GAPS:
-            _GAPS.move_to_end(key)
-            return _GAPS[key]
-    gap = analyse_gap(src, tgt, embedder, GAP_MAX_SAMPLES, GAP_SEED, n_permutations=GAP_PERMUTATIONS,
-                      n_boot=GAP_BOOTSTRAPS, progress=progress)
-    with _GAPS_LOCK:
-        _GAPS[key] = gap
-        while len(_GAPS) > 4:
-            _GAPS.popitem(last=False)
-    return gap
+    pair = embed_for_gap(src, tgt, embedder, GAP_MAX_SAMPLES, GAP_SEED, progress=lambda f, m: progress(0.4 * f, m))
+    return cached_measure_gap(pair, GAP_SEED, GAP_PERMUTATIONS, GAP_BOOTSTRAPS,
+                              progress=lambda f, m: progress(0.4 + 0.6 * f, m))
 
 
 def _augmentation_section(page: _Page, spec: Any, setup: dict[str, Any], arms: list[str]) -> None:
@@ -511,7 +474,7 @@ def _study_section(page: _Page, study: Any, spec: Any, result: dict[str, Any]) -
         chunks.append("<h3>Paired differences vs source only</h3>")
         chunks.append(_table([{"arm": a["title"], "seeds paired": a["paired_diff_vs_source_only"]["n"],
                                "mean (points)": _points(a["paired_diff_vs_source_only"]["mean"]),
-                               "paired 95% interval (points)": _span(a["paired_diff_vs_source_only"]["ci"], 100,
+                               "paired 95% interval (points)": span_text(a["paired_diff_vs_source_only"]["ci"], 100,
                                                                      "{:+.1f}"),
                                "interval excludes zero": _excludes(a["paired_diff_vs_source_only"])}
                               for a in diffs], table_id="paired-table"))

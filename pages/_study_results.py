@@ -32,8 +32,8 @@ def arm_progress(result: dict[str, Any]) -> None:
 
 def arms_table(arms: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per arm: mean target accuracy with its interval, the paired gain over source only, gap and time
-    (the rows of :func:`da_core.report.arm_rows`, which the study's report shows too)."""
-    from da_core.report import arm_rows
+    (the rows of :func:`da_core.study.analysis.arm_rows`, which the study's report shows too)."""
+    from da_core.study.analysis import arm_rows
 
     return pd.DataFrame(arm_rows(arms))
 

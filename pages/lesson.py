@@ -31,7 +31,7 @@ SESSION = st.session_state.setdefault("_lesson_session", uuid.uuid4().hex)
 
 
 def _use_pair() -> None:
-    """Callback: the lesson's pair becomes the session's, so every page it links to shows the same data."""
+    """The lesson's pair becomes the session's, so every page it links to shows the same data."""
     choice = st.session_state["lesson_pair"]
     st.session_state["source_spec"], st.session_state["target_spec"] = PAIRS[choice]
 
@@ -58,13 +58,11 @@ current = next((m for m, pair in PAIRS.items() if pair == (st.session_state["sou
                                                             st.session_state["target_spec"])), None)
 if "lesson_pair" not in st.session_state:
     st.session_state["lesson_pair"] = current or "image"
-    if current is None:  # another pair was loaded: the lesson tells its story on a built-in one
-        _use_pair()
+    if current is None:  # another pair was loaded: the lesson tells its story on a built-in one (set just below)
         st.info("The lesson uses a built-in pair; the other pages now show it too (the Datasets page changes it).")
-top[1].selectbox("Pair", list(PAIRS), key="lesson_pair", format_func=PAIR_LABELS.get, on_change=_use_pair,
-                 disabled=presenter)
+top[1].selectbox("Pair", list(PAIRS), key="lesson_pair", format_func=PAIR_LABELS.get, disabled=presenter)
 if (st.session_state["source_spec"], st.session_state["target_spec"]) != PAIRS[st.session_state["lesson_pair"]]:
-    _use_pair()
+    _use_pair()  # the lesson's pair becomes the session's, whichever way it changed
 st.markdown("**Domain shift in five steps**, on a built-in pair.")
 if not presenter:
     st.write("Each step asks the class a question first. Then **Run and reveal** measures the answer live on "

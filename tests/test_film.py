@@ -70,7 +70,7 @@ def test_mixing_is_near_chance_when_mixed_and_near_zero_when_apart() -> None:
     domains = np.array(["source"] * 100 + ["target"] * 100)
     film = Film(np.array([0, 1]), np.stack([apart, mixed]).astype(np.float32), domains,
                 np.zeros(200, dtype=np.int64), np.arange(200))
-    low, high = film.mixing()
+    low, high = film.mixing
     assert low == 0.0 and 0.7 < high < 1.3
     story = film_story(film, {0: 0.4, 1: 0.8})
     assert "merged" in story and "0.00× as often as chance at step 0" in story and "0.400 to 0.800" in story

@@ -394,8 +394,14 @@ def _decode_items(items: list[_Item], classes: list[str], spec: DatasetSpec, pro
     """Subset (before decoding: ``n``, then ``DA_MAX_MEMORY``), decode in batches, convert and resize the items
     into a :class:`Dataset`.  Only one batch of full-size images exists at a time; each is written, resized, into
     one array of the final size, so the peak is about that array (see ``benchmarks/bench_scale.py``)."""
+    import warnings
     from concurrent.futures import ThreadPoolExecutor
 
+    from PIL import Image
+
+    # once per load, process-wide (``warnings.catch_warnings`` is not thread-safe, and images decode on a thread
+    # pool): PIL's decompression-bomb warning says what decode_image's own pixel cap already checks
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
     size = int(spec.options.get("size", 64))
     fit = str(spec.options.get("fit", "crop"))
     channels = str(spec.options.get("channels", "auto"))
@@ -460,15 +466,11 @@ def decode_image(source: Any, path: str, size: int, fit: str, grey: bool, max_pi
     """Decode one image into a size x size uint8 array (H x W, or H x W x 3); None when skipped.
 
     The pixel count is checked before decoding; any decoding failure is recorded with
-    ``report.skip``.  Returns (array, whether the image is grey, (original width, height, mode)).  PIL's
-    decompression-bomb warning is silenced for good (once, process-wide: ``warnings.catch_warnings`` is not
-    thread-safe, and images decode on a thread pool); the project's own cap is checked here instead.
+    ``report.skip``.  Returns (array, whether the image is grey, (original width, height, mode)).  The caller
+    silences PIL's decompression-bomb warning (:func:`_decode_items`); the project's own cap is checked here.
     """
-    import warnings
-
     from PIL import Image
 
-    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)  # idempotent
     if Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
         Image.MAX_IMAGE_PIXELS = max_pixels  # never let PIL's own (lower) guard override the project's cap
     try:

@@ -143,8 +143,7 @@ def _finish(spec: DatasetSpec, raw: _Raw, progress: Progress) -> Dataset:
             f"(found {labels.min()}..{labels.max()}, expected 0..{len(raw.classes) - 1})"
         )
     size = spec.options.get("size")
-    first = raw.images[np.arange(min(1, len(labels)))]  # one sample, as N x C x H x W, for its size
-    _, depth, height, width = np.shape(first) if len(labels) else (0, 1, 1, 1)
+    _, depth, height, width = np.shape(raw.images[:1]) if len(labels) else (0, 1, 1, 1)  # one sample's size
     # the chosen originals are copied before any resize: count the larger of the two sizes
     each = int(depth) * max(int(height) * int(width), int(size) ** 2 if size is not None else 0)
     report = LoadReport()

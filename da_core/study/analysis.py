@@ -236,3 +236,29 @@ def map_summary(cells: Sequence[CellResult]) -> list[str]:
     out.append(f"{ties} of {len(decided)} cells are ties: the winner and the runner-up cannot be told apart with "
                "these seeds.")
     return out
+
+
+def arm_rows(arms: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per arm of a study result's ``arms``: mean target accuracy with its 95% interval, the paired
+    gain over source only (points) with its paired interval, the learned feature gap, time and runs — the Study
+    page's table and the report's."""
+    rows = []
+    for a in arms:
+        diff = a.get("paired_diff_vs_source_only") or {}
+        ci, dci = a["target_acc_ci"], diff.get("ci") or [None, None]
+        reference = a["name"] == REFERENCE
+        rows.append({"arm": a["title"], "seeds": a["n"], "target accuracy": a["target_acc_mean"],
+                     "95% interval": span_text(ci, 1, "{:.1%}"),
+                     "vs source only (points)": "" if reference or diff.get("mean") is None
+                     else f"{diff['mean'] * 100:+.1f}",
+                     "paired 95% interval": "" if reference else span_text(dci, 100, "{:+.1f}"),
+                     "feature MMD²": a.get("feature_mmd2_mean"), "s per run": a.get("seconds_mean"),
+                     "runs": ", ".join(f"#{r}" for r in a["runs"])})
+    return rows
+
+
+def span_text(ci: Sequence[Any] | None, scale: float, fmt: str) -> str:
+    """An interval as text, ``"12.0% to 15.5%"`` (its ends times ``scale`` in ``fmt``); empty without both ends."""
+    if not ci or ci[0] is None or ci[1] is None:
+        return ""
+    return f"{fmt.format(ci[0] * scale)} to {fmt.format(ci[1] * scale)}"

@@ -17,8 +17,9 @@ the film's samples; 1 = as mixed as chance, 0 = the domains apart).
 
 from __future__ import annotations
 
+import functools
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -79,7 +80,6 @@ class Film:
     domains: np.ndarray
     labels: np.ndarray
     rows: np.ndarray
-    _mixing: list[float] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Film:
@@ -88,18 +88,17 @@ class Film:
             return cls(z["steps"], z["features"].astype(np.float32), np.where(z["domains"] == 0, "source", "target"),
                        z["labels"], z["rows"])
 
+    @functools.cached_property
     def mixing(self) -> list[float]:
         """Each frame's domain mixing in its own feature space (see the module docstring), computed once."""
-        if self._mixing is None:
-            is_source = self.domains == "source"
-            chance = float(is_source.mean())
-            out = []
-            for feats in self.features:  # each sample's others (never itself, even among duplicate features)
-                idx, _ = neighbours.search(feats, k=MIX_NEIGHBOURS, exclude_self=True)
-                share = is_source[idx[~is_source]].mean()
-                out.append(round(float(share / chance), 4) if chance > 0 else 0.0)
-            self._mixing = out
-        return self._mixing
+        is_source = self.domains == "source"
+        chance = float(is_source.mean())
+        out = []
+        for feats in self.features:  # each sample's others (never itself, even among duplicate features)
+            idx, _ = neighbours.search(feats, k=MIX_NEIGHBOURS, exclude_self=True)
+            share = is_source[idx[~is_source]].mean()
+            out.append(round(float(share / chance), 4) if chance > 0 else 0.0)
+        return out
 
 
 def film_frames(film: Film, method: str = "umap", seed: int = 0) -> np.ndarray:
@@ -120,7 +119,7 @@ def film_frames(film: Film, method: str = "umap", seed: int = 0) -> np.ndarray:
 
 def film_story(film: Film, target_acc: dict[int, float] | None = None) -> str:
     """Two sentences on what the film shows, from its measured mixing (and the target accuracy at its steps)."""
-    mix = film.mixing()
+    mix = film.mixing
     first, last = mix[0], mix[-1]
     change = "merged" if last > first + 0.1 else "drew apart" if last < first - 0.1 else "stayed about as mixed"
     text = (f"In the backbone's own features the domains {change}: a target sample's {MIX_NEIGHBOURS} nearest "
@@ -139,7 +138,7 @@ def film_figure(film: Film, coords: np.ndarray, classes: list[str] | None = None
     and target held-out samples by colour, class on hover; the axes fixed over all frames."""
     import plotly.graph_objects as go
 
-    mix = film.mixing()
+    mix = film.mixing
     names = list(classes or [])
     hover = np.array([f"{d} · class {names[int(y)] if int(y) < len(names) else int(y)}"
                       for d, y in zip(film.domains, film.labels, strict=True)], dtype=object)

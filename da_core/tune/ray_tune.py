@@ -108,10 +108,11 @@ class _Trial(tune.Trainable):
     ends within one batch and sends its result to the driver."""
 
     def setup(self, config: dict[str, Any], config_of: Callable[[int, dict[str, Any]], Any] | None = None,
-              dims: tuple[str, ...] = (), metric: str = "", data: Any = None, events: Any = None, flag: Any = None,
-              body: Any = None, threads: int = 1) -> None:
-        assert config_of is not None
-        self.config_of, self.dims = config_of, dims
+              score_of: Callable[[dict[str, Any]], float | None] | None = None, dims: tuple[str, ...] = (),
+              metric: str = "", data: Any = None, events: Any = None, flag: Any = None, body: Any = None,
+              threads: int = 1) -> None:
+        assert config_of is not None and score_of is not None
+        self.config_of, self.score_of, self.dims = config_of, score_of, dims
         self.metric, self.data, self.events, self.flag, self.body, self.threads = (
             metric, data, events, flag, body, threads)
         self._begin(config)
@@ -167,8 +168,8 @@ class _Trial(tune.Trainable):
             self.waiting, self.last = True, value
             return {METRIC: value[1], "at_step": value[0]}
         final = value.get("final") or {}
-        score = (final.get("validators") or {}).get(self.metric)
-        complete = value["status"] == "finished" and score is not None and math.isfinite(score)
+        score = self.score_of(value)  # the runner's run_score: None unless finished with a finite score
+        complete = score is not None
         outcome = "complete" if complete else "stopped" if value["status"] == "stopped" else "failed"
         if not complete:
             score = self.last[1] if self.last else float("nan")
@@ -357,10 +358,12 @@ def _quiet_tune() -> Iterator[None]:
 def tune_on_ray(spec: Any, store: RunStore, search_id: int, data: Any, options: RayOptions, stop: threading.Event,
                 on_trial: Callable[[dict[str, Any]], None] | None, origin: str, session: str | None, *,
                 config_of: Callable[[int, dict[str, Any]], Any], record_of: Callable[..., dict[str, Any]],
-                sampler: Any, storage: str, study: str) -> list[dict[str, Any]]:
+                score_of: Callable[[dict[str, Any]], float | None], sampler: Any, storage: str,
+                study: str) -> list[dict[str, Any]]:
     """Run ``spec`` (a validated :class:`~da_core.tune.runner.TuneSpec`) through Ray Tune into the ``tune`` group
     ``search_id``; the trial records by trial number.  ``config_of(number, params)`` is a trial's config (it
-    travels to the actors), ``record_of(number, params, run_id, out, pruned, seconds)`` its record;
+    travels to the actors), ``score_of(out)`` a finished run's score (or None), ``record_of(number, params, run_id,
+    out, pruned, seconds)`` its record;
     ``sampler``, ``storage`` and ``study``: the Optuna sampler, the storage URL and the study's name."""
     import optuna
     from ray.tune.logger import JsonLoggerCallback  # Tune reads its trials' results back from these files
@@ -387,7 +390,7 @@ def tune_on_ray(spec: Any, store: RunStore, search_id: int, data: Any, options: 
         search = _Search(space=space, metric=METRIC, mode=mode, sampler=sampler, study_name=study,
                          storage=optuna.storages.RDBStorage(storage), should_end=should_end)
         trainable = tune.with_resources(
-            tune.with_parameters(_Trial, config_of=config_of, dims=tuple(spec.dims), metric=metric,
+            tune.with_parameters(_Trial, config_of=config_of, score_of=score_of, dims=tuple(spec.dims), metric=metric,
                                  data=data, events=ray_session.events, flag=ray_session.flag,
                                  body=ray_session.body, threads=max(1, int(options.cpus_per_run))),
             {"cpu": options.cpus_per_run, "gpu": options.gpus_per_run})

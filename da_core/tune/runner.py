@@ -195,7 +195,8 @@ def run_tune(spec: TuneSpec, store: RunStore | None = None, stop: threading.Even
 
         trials = tune_on_ray(spec, store, search_id, prepare_data(spec.base), ray or RayOptions(), stop, on_trial,
                              origin, session, config_of=functools.partial(trial_config, spec, search_id),
-                             record_of=functools.partial(trial_record, spec, store), sampler=_sampler(spec),
+                             record_of=functools.partial(trial_record, spec, store),
+                             score_of=functools.partial(run_score, spec), sampler=_sampler(spec),
                              storage=optuna_storage(), study=study_name(search_id))
     else:
         trials = _tune_locally(spec, store, search_id, stop, on_trial, origin, session)
